@@ -50,7 +50,7 @@ pub struct PolicySet<'a> {
 }
 
 /// The final answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Verdict {
     /// Allowed.
     Allow,

@@ -1,0 +1,85 @@
+//! `explain`: the front end that says why a request is allowed or denied.
+//!
+//! It turns command-line options and policy files into an [`iam::scenario::Scenario`], asks the
+//! `iam` engine, and renders the decision and its trace for a person (or as JSON). Exit codes
+//! are part of the interface: 0 allow, 1 deny, 2 invalid input.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod render;
+mod request;
+
+pub use render::{mismatch_text, reason_text, render_text};
+pub use request::{ExplainArgs, InputError};
+
+use iam::Decision;
+use serde::Serialize;
+
+/// The outcome of an offline explanation.
+#[derive(Debug)]
+pub struct Explanation {
+    /// The decision with its trace.
+    pub decision: Decision,
+    /// The rendered output (text or JSON, per `--json`).
+    pub output: String,
+}
+
+#[derive(Serialize)]
+struct JsonOutput<'a> {
+    request: JsonRequest<'a>,
+    #[serde(flatten)]
+    decision: &'a Decision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closest_allow: Option<JsonClosest<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonRequest<'a> {
+    principal: &'a iam::Principal,
+    action: &'a str,
+    resource: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_account: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonClosest<'a> {
+    policy: &'a str,
+    statement: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<&'a iam::Mismatch>,
+}
+
+/// Evaluates the scenario the options describe and renders the answer.
+pub fn explain(args: &ExplainArgs) -> Result<Explanation, InputError> {
+    let scenario = args.scenario()?;
+    let compiled = scenario.compile()?;
+    let decision = compiled.evaluate();
+    let ctx = &compiled.context;
+    let output = if args.json {
+        let closest = (decision.verdict == iam::Verdict::ImplicitDeny)
+            .then(|| decision.closest_allow())
+            .flatten()
+            .map(|(p, s)| JsonClosest {
+                policy: &p.name,
+                statement: s.index,
+                failed: s.failed.as_ref(),
+            });
+        let json = JsonOutput {
+            request: JsonRequest {
+                principal: ctx.principal(),
+                action: ctx.action(),
+                resource: ctx.resource(),
+                resource_account: ctx.resource_account(),
+            },
+            decision: &decision,
+            closest_allow: closest,
+        };
+        // Serializing plain data structures to a String cannot fail.
+        serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"
+    } else {
+        render_text(&decision, ctx)
+    };
+    Ok(Explanation { decision, output })
+}

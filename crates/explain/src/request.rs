@@ -19,7 +19,11 @@ pub struct ExplainArgs {
     #[arg(long = "identity-policy", value_name = "FILE")]
     pub identity: Vec<PathBuf>,
     /// A resource-based policy file, e.g. a bucket policy.
-    #[arg(long = "resource-policy", value_name = "FILE", conflicts_with = "trust")]
+    #[arg(
+        long = "resource-policy",
+        value_name = "FILE",
+        conflicts_with = "trust"
+    )]
     pub resource_policy: Option<PathBuf>,
     /// A role trust policy file (the resource policy of sts:AssumeRole*).
     #[arg(long = "trust-policy", value_name = "FILE", id = "trust")]
@@ -125,12 +129,12 @@ impl ExplainArgs {
         let base = match &self.request {
             Some(path) => {
                 let text = read(path)?;
-                Some(
-                    serde_json::from_str::<Scenario>(&text).map_err(|source| InputError::Json {
+                Some(serde_json::from_str::<Scenario>(&text).map_err(|source| {
+                    InputError::Json {
                         path: path.clone(),
                         source,
-                    })?,
-                )
+                    }
+                })?)
             }
             None => None,
         };

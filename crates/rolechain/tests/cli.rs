@@ -1,0 +1,266 @@
+//! The `rolechain` binary as users run it: real processes, real files, exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn rolechain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rolechain"))
+        .args(args)
+        .output()
+        .expect("the rolechain binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("rolechain-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const PICS_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadPics","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::pics/*"}]}"#;
+const BUCKET_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"DevAccount","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/dev"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::pics/*"}]}"#;
+const SESSION: &str = "arn:aws:sts::111111111111:assumed-role/dev/pod";
+
+#[test]
+fn up_reports_the_seed_chains() {
+    let out = rolechain(&["up"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("not built yet"), "{text}");
+    assert!(!text.contains("UNEXPECTED"), "{text}");
+}
+
+#[test]
+fn explain_allow_exits_zero() {
+    let dir = Dir::new("allow");
+    let identity = dir.file("identity.json", PICS_READ);
+    let out = rolechain(&[
+        "explain",
+        "--identity-policy",
+        &identity,
+        "--principal",
+        SESSION,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::pics/indoor-cat.jpg",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).starts_with("ALLOW: s3:GetObject"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn explain_cross_account_deny_names_the_missing_side() {
+    let dir = Dir::new("cross");
+    let bucket = dir.file("bucket.json", BUCKET_POLICY);
+    // The bucket policy allows, but the caller's own account has no identity policy.
+    let out = rolechain(&[
+        "explain",
+        "--resource-policy",
+        &bucket,
+        "--principal",
+        SESSION,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::pics/indoor-cat.jpg",
+        "--resource-account",
+        "222222222222",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.starts_with("DENY (implicit)"), "{text}");
+    assert!(
+        text.contains("no identity policy in the caller's own account"),
+        "{text}"
+    );
+    assert!(text.contains("cross-account"), "{text}");
+}
+
+#[test]
+fn explain_json_carries_the_trace() {
+    let dir = Dir::new("json");
+    let identity = dir.file("identity.json", PICS_READ);
+    let out = rolechain(&[
+        "explain",
+        "--json",
+        "--identity-policy",
+        &identity,
+        "--principal",
+        SESSION,
+        "--action",
+        "s3:PutObject",
+        "--resource",
+        "arn:aws:s3:::pics/indoor-cat.jpg",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verdict"], "ImplicitDeny");
+    assert_eq!(json["reason"]["rule"], "no-allow");
+    assert_eq!(
+        json["policies"][0]["statements"][0]["failed"]["element"],
+        "action"
+    );
+    assert_eq!(json["request"]["action"], "s3:PutObject");
+    assert_eq!(json["closest_allow"]["statement"], 0);
+}
+
+#[test]
+fn explain_multi_valued_context_from_the_command_line() {
+    let dir = Dir::new("multi");
+    let identity = dir.file(
+        "identity.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:TagRole","Resource":"*",
+            "Condition":{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}}]}"#,
+    );
+    let run = |keys: &str| {
+        rolechain(&[
+            "explain",
+            "--identity-policy",
+            &identity,
+            "--principal",
+            SESSION,
+            "--action",
+            "iam:TagRole",
+            "--context",
+            &format!("aws:TagKeys={keys}"),
+        ])
+        .status
+        .code()
+    };
+    assert_eq!(run(r#"["team","env"]"#), Some(0));
+    assert_eq!(run(r#"["team","owner"]"#), Some(1));
+}
+
+#[test]
+fn explain_malformed_policy_exits_two_naming_the_element() {
+    let dir = Dir::new("malformed");
+    let bad = dir.file(
+        "bad.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*",
+            "Condition":{"StringEqualz":{"aws:username":"a"}}}]}"#,
+    );
+    let out = rolechain(&[
+        "explain",
+        "--identity-policy",
+        &bad,
+        "--principal",
+        SESSION,
+        "--action",
+        "s3:GetObject",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Invalid Condition type : StringEqualz"),
+        "{err}"
+    );
+    assert!(err.contains("Statement[0].Condition.StringEqualz"), "{err}");
+}
+
+#[test]
+fn explain_bad_input_exits_two() {
+    let dir = Dir::new("input");
+    let identity = dir.file("identity.json", PICS_READ);
+    let no_action = rolechain(&[
+        "explain",
+        "--identity-policy",
+        &identity,
+        "--principal",
+        SESSION,
+    ]);
+    assert_eq!(no_action.status.code(), Some(2));
+    assert!(stderr(&no_action).contains("missing --action"));
+    let bad_principal = rolechain(&["explain", "--principal", "bob", "--action", "s3:GetObject"]);
+    assert_eq!(bad_principal.status.code(), Some(2));
+    assert!(stderr(&bad_principal).contains("invalid principal 'bob'"));
+    let missing_file = rolechain(&[
+        "explain",
+        "--identity-policy",
+        "/nonexistent/p.json",
+        "--principal",
+        SESSION,
+        "--action",
+        "a:b",
+    ]);
+    assert_eq!(missing_file.status.code(), Some(2));
+    assert!(stderr(&missing_file).contains("cannot read /nonexistent/p.json"));
+    let bad_kv = rolechain(&[
+        "explain",
+        "--principal",
+        SESSION,
+        "--action",
+        "a:b",
+        "--context",
+        "novalue",
+    ]);
+    assert_eq!(bad_kv.status.code(), Some(2));
+    assert!(stderr(&bad_kv).contains("--context expects KEY=VALUE"));
+}
+
+#[test]
+fn explain_replays_a_scenario_file() {
+    let dir = Dir::new("scenario");
+    let scenario = dir.file(
+        "scenario.json",
+        &format!(
+            r#"{{"policies":{{"identity":[{{"name":"read","document":{PICS_READ}}}],
+                "boundary":{{"name":"boundary","document":{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}}]}}}}}},
+               "request":{{"principal":"{SESSION}","action":"s3:GetObject","resource":"arn:aws:s3:::pics/a.jpg"}}}}"#
+        ),
+    );
+    let out = rolechain(&["explain", "--request", &scenario]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("but the permissions boundary does not"),
+        "{}",
+        stdout(&out)
+    );
+    // Options override the file: with the boundary's action the boundary allows, but then the
+    // identity policy does not.
+    let out = rolechain(&[
+        "explain",
+        "--request",
+        &scenario,
+        "--action",
+        "s3:ListBucket",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("No statement allows"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -568,7 +568,7 @@ fn check_statement(
 }
 
 /// The forms under which a caller can be named in a `Principal` element.
-enum Identity<'a> {
+enum CallerForm<'a> {
     Account(&'a str),
     User { arn: &'a str, id: Option<&'a str> },
     Role { arn: &'a str, id: Option<&'a str> },
@@ -580,21 +580,21 @@ enum Identity<'a> {
     Anonymous,
 }
 
-fn identities(ctx: &RequestContext) -> impl Iterator<Item = Identity<'_>> {
-    let mut out: [Option<Identity<'_>>; 4] = [None, None, None, None];
+fn identities(ctx: &RequestContext) -> impl Iterator<Item = CallerForm<'_>> {
+    let mut out: [Option<CallerForm<'_>>; 4] = [None, None, None, None];
     match ctx.principal() {
-        Principal::Anonymous => out[0] = Some(Identity::Anonymous),
-        Principal::Root { account } => out[0] = Some(Identity::Account(account)),
+        Principal::Anonymous => out[0] = Some(CallerForm::Anonymous),
+        Principal::Root { account } => out[0] = Some(CallerForm::Account(account)),
         Principal::User {
             arn,
             account,
             unique_id,
         } => {
-            out[0] = Some(Identity::User {
+            out[0] = Some(CallerForm::User {
                 arn,
                 id: unique_id.as_deref(),
             });
-            out[1] = Some(Identity::Account(account));
+            out[1] = Some(CallerForm::Account(account));
         }
         Principal::AssumedRole {
             session_arn,
@@ -602,36 +602,36 @@ fn identities(ctx: &RequestContext) -> impl Iterator<Item = Identity<'_>> {
             account,
             role_unique_id,
         } => {
-            out[0] = Some(Identity::Session(session_arn));
-            out[1] = Some(Identity::Role {
+            out[0] = Some(CallerForm::Session(session_arn));
+            out[1] = Some(CallerForm::Role {
                 arn: role_arn,
                 id: role_unique_id.as_deref(),
             });
-            out[2] = Some(Identity::Account(account));
+            out[2] = Some(CallerForm::Account(account));
         }
         Principal::FederatedUser { arn, account } => {
-            out[0] = Some(Identity::FederatedUser(arn));
-            out[1] = Some(Identity::Account(account));
+            out[0] = Some(CallerForm::FederatedUser(arn));
+            out[1] = Some(CallerForm::Account(account));
         }
-        Principal::WebIdentity { provider } => out[0] = Some(Identity::WebIdentity(provider)),
-        Principal::Service { name } => out[0] = Some(Identity::Service(name)),
+        Principal::WebIdentity { provider } => out[0] = Some(CallerForm::WebIdentity(provider)),
+        Principal::Service { name } => out[0] = Some(CallerForm::Service(name)),
     }
-    out[3] = ctx.canonical_user().map(Identity::CanonicalUser);
+    out[3] = ctx.canonical_user().map(CallerForm::CanonicalUser);
     out.into_iter().flatten()
 }
 
 /// Whether `principals` names this form of the caller, and how.
-fn names(principals: &Principals, identity: &Identity<'_>) -> Option<PrincipalMatch> {
+fn names(principals: &Principals, identity: &CallerForm<'_>) -> Option<PrincipalMatch> {
     if principals.everyone {
         return Some(PrincipalMatch::Everyone);
     }
     let aws = |want: &dyn Fn(&AwsPrincipal) -> bool| principals.aws.iter().any(want);
     let found = match identity {
-        Identity::Account(account) => {
+        CallerForm::Account(account) => {
             return aws(&|p| matches!(p, AwsPrincipal::Account(a) if a == account))
                 .then_some(PrincipalMatch::Account)
         }
-        Identity::Role { arn, id } => {
+        CallerForm::Role { arn, id } => {
             return aws(&|p| match p {
                 AwsPrincipal::Role(r) => r == arn,
                 AwsPrincipal::UniqueId(u) => Some(u.as_str()) == *id,
@@ -639,22 +639,22 @@ fn names(principals: &Principals, identity: &Identity<'_>) -> Option<PrincipalMa
             })
             .then_some(PrincipalMatch::Role)
         }
-        Identity::User { arn, id } => aws(&|p| match p {
+        CallerForm::User { arn, id } => aws(&|p| match p {
             AwsPrincipal::User(u) => u == arn,
             AwsPrincipal::UniqueId(u) => Some(u.as_str()) == *id,
             _ => false,
         }),
-        Identity::Session(arn) => aws(&|p| matches!(p, AwsPrincipal::AssumedRole(s) if s == arn)),
-        Identity::FederatedUser(arn) => {
+        CallerForm::Session(arn) => aws(&|p| matches!(p, AwsPrincipal::AssumedRole(s) if s == arn)),
+        CallerForm::FederatedUser(arn) => {
             aws(&|p| matches!(p, AwsPrincipal::FederatedUser(f) if f == arn))
         }
-        Identity::WebIdentity(provider) => principals.federated.iter().any(|f| f == provider),
-        Identity::Service(name) => principals.service.iter().any(|s| s == name),
-        Identity::CanonicalUser(id) => principals
+        CallerForm::WebIdentity(provider) => principals.federated.iter().any(|f| f == provider),
+        CallerForm::Service(name) => principals.service.iter().any(|s| s == name),
+        CallerForm::CanonicalUser(id) => principals
             .canonical_user
             .iter()
             .any(|c| c.eq_ignore_ascii_case(id)),
-        Identity::Anonymous => false,
+        CallerForm::Anonymous => false,
     };
     found.then_some(PrincipalMatch::Direct)
 }
@@ -669,6 +669,6 @@ fn best_match(principals: &Principals, ctx: &RequestContext) -> Option<Principal
 fn all_identities_listed(principals: &Principals, ctx: &RequestContext) -> bool {
     identities(ctx)
         // The caller's canonical id is an alternative name, not a separate form.
-        .filter(|i| !matches!(i, Identity::CanonicalUser(_)))
+        .filter(|i| !matches!(i, CallerForm::CanonicalUser(_)))
         .all(|i| names(principals, &i).is_some())
 }

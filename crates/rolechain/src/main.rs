@@ -19,7 +19,7 @@ enum Command {
     /// Run the local story: today, check the default world's trust chains with the IAM engine.
     Up,
     /// Explain why a request is allowed or denied. Exit code: 0 allow, 1 deny, 2 invalid input.
-    Explain(explain::ExplainArgs),
+    Explain(Box<explain::ExplainArgs>),
 }
 
 fn main() -> ExitCode {

@@ -650,6 +650,11 @@ fn parse_principals(value: &Value, at: &str) -> Result<Principals, PolicyError> 
 }
 
 fn parse_aws_principal(v: &str) -> Option<AwsPrincipal> {
+    // IAM User Guide, Principal element: "You cannot use a wildcard to match part of a
+    // principal name or ARN" (a bare "*" is handled by the caller).
+    if v.contains(['*', '?']) {
+        return None;
+    }
     if is_account_id(v) {
         return Some(AwsPrincipal::Account(v.to_string()));
     }

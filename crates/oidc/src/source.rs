@@ -1,0 +1,312 @@
+//! Where an issuer's JWKS comes from: over HTTP via OIDC discovery, or from this process.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Empty, Limited};
+use hyper::body::Bytes;
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde_json::Value;
+
+use crate::error::{sanitize, SourceError};
+
+/// A boxed future, so [`JwksSource`] stays object-safe (`Arc<dyn JwksSource>`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Produces the current JWKS document of an issuer.
+///
+/// [`Verifier`](crate::Verifier) calls this at most once per issuer per refresh interval, and
+/// caches the parsed keys, so implementations need no caching of their own.
+pub trait JwksSource: Send + Sync {
+    /// Fetches the JWKS (`{"keys": [...]}` JSON bytes) of `issuer`.
+    fn fetch_jwks<'a>(&'a self, issuer: &'a str) -> BoxFuture<'a, Result<Vec<u8>, SourceError>>;
+}
+
+impl<T: JwksSource + ?Sized> JwksSource for Arc<T> {
+    fn fetch_jwks<'a>(&'a self, issuer: &'a str) -> BoxFuture<'a, Result<Vec<u8>, SourceError>> {
+        (**self).fetch_jwks(issuer)
+    }
+}
+
+/// JWKS documents held in memory, for issuers this process serves itself (the twin's local
+/// clusters) and for tests. Documents can be replaced at any time, e.g. after a key rotation.
+#[derive(Debug, Default)]
+pub struct StaticSource {
+    documents: RwLock<HashMap<String, Vec<u8>>>,
+}
+
+impl StaticSource {
+    /// An empty source: every issuer is unknown until [`insert`](Self::insert)ed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Publishes (or replaces) `issuer`'s JWKS document.
+    pub fn insert(&self, issuer: impl Into<String>, jwks: impl Into<Vec<u8>>) {
+        let mut documents = self
+            .documents
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        documents.insert(issuer.into(), jwks.into());
+    }
+
+    /// Stops publishing `issuer`'s keys.
+    pub fn remove(&self, issuer: &str) {
+        let mut documents = self
+            .documents
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        documents.remove(issuer);
+    }
+}
+
+impl JwksSource for StaticSource {
+    fn fetch_jwks<'a>(&'a self, issuer: &'a str) -> BoxFuture<'a, Result<Vec<u8>, SourceError>> {
+        let documents = self
+            .documents
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let result = documents
+            .get(issuer)
+            .cloned()
+            .ok_or_else(|| SourceError::UnknownIssuer(sanitize(issuer)));
+        Box::pin(std::future::ready(result))
+    }
+}
+
+/// Limits for [`HttpSource`].
+#[derive(Debug, Clone)]
+pub struct HttpSourceConfig {
+    /// How long establishing a TCP connection may take. Default 5 s.
+    pub connect_timeout: Duration,
+    /// How long one request may take end to end, body included. Default 10 s.
+    pub request_timeout: Duration,
+    /// Largest response body accepted (discovery document or JWKS). Default 256 KiB, far above
+    /// any real JWKS, small enough that a hostile issuer cannot exhaust memory.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSourceConfig {
+    fn default() -> Self {
+        HttpSourceConfig {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Fetches JWKS over plain `http://` by OIDC discovery: `GET {issuer}/.well-known/openid-configuration`,
+/// check its `issuer`, then `GET` its `jwks_uri`.
+///
+/// `https://` is not supported yet (no TLS stack is wired in); such URLs fail with
+/// [`SourceError::UnsupportedScheme`]. Redirects are not followed.
+#[derive(Debug, Clone)]
+pub struct HttpSource {
+    client: Client<HttpConnector, Empty<Bytes>>,
+    config: HttpSourceConfig,
+}
+
+impl Default for HttpSource {
+    fn default() -> Self {
+        Self::new(HttpSourceConfig::default())
+    }
+}
+
+impl HttpSource {
+    /// A source with the given limits. Needs a Tokio runtime when used, not when built.
+    pub fn new(config: HttpSourceConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        HttpSource { client, config }
+    }
+
+    /// Fetches `issuer`'s discovery document and returns its `jwks_uri`.
+    pub async fn discover(&self, issuer: &str) -> Result<String, SourceError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let body = self.get(&url).await?;
+        let bad = |detail: &str| SourceError::BadDocument {
+            url: url.clone(),
+            detail: detail.to_string(),
+        };
+        let doc: Value = serde_json::from_slice(&body).map_err(|_| bad("not JSON"))?;
+        // OIDC Discovery §4.3: the document's issuer must be exactly the issuer it was fetched
+        // for, or a compromised path could vouch keys for another issuer.
+        match doc.get("issuer").and_then(Value::as_str) {
+            Some(got) if got == issuer => {}
+            Some(got) => {
+                return Err(bad(&format!(
+                    "issuer {:?} does not match {:?}",
+                    sanitize(got),
+                    sanitize(issuer)
+                )))
+            }
+            None => return Err(bad("no issuer")),
+        }
+        doc.get("jwks_uri")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| bad("no jwks_uri"))
+    }
+
+    /// `GET url`, requiring status 200 and a body within the size cap.
+    pub async fn get(&self, url: &str) -> Result<Vec<u8>, SourceError> {
+        let uri = parse_http_url(url)?;
+        let request = Request::get(uri)
+            .header(hyper::header::ACCEPT, "application/json")
+            .header(hyper::header::USER_AGENT, "rolechain-oidc")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| SourceError::InvalidUrl {
+                url: sanitize(url),
+                reason: e.to_string(),
+            })?;
+        let limit = self.config.max_body_bytes;
+        let exchange = async {
+            let response =
+                self.client
+                    .request(request)
+                    .await
+                    .map_err(|e| SourceError::Request {
+                        url: url.to_string(),
+                        detail: error_chain(&e),
+                    })?;
+            if response.status() != StatusCode::OK {
+                return Err(SourceError::Status {
+                    url: url.to_string(),
+                    status: response.status().as_u16(),
+                });
+            }
+            let too_large = || SourceError::TooLarge {
+                url: url.to_string(),
+                limit,
+            };
+            // Refuse early when the server announces an oversized body; `Limited` below still
+            // enforces the cap for chunked or lying responses.
+            if let Some(len) = response
+                .headers()
+                .get(hyper::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                if len > limit as u64 {
+                    return Err(too_large());
+                }
+            }
+            let body = Limited::new(response.into_body(), limit)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        too_large()
+                    } else {
+                        SourceError::Request {
+                            url: url.to_string(),
+                            detail: e.to_string(),
+                        }
+                    }
+                })?;
+            Ok(body.to_bytes().to_vec())
+        };
+        tokio::time::timeout(self.config.request_timeout, exchange)
+            .await
+            .map_err(|_| SourceError::Timeout {
+                url: url.to_string(),
+                millis: self.config.request_timeout.as_millis(),
+            })?
+    }
+}
+
+impl JwksSource for HttpSource {
+    fn fetch_jwks<'a>(&'a self, issuer: &'a str) -> BoxFuture<'a, Result<Vec<u8>, SourceError>> {
+        Box::pin(async move {
+            let jwks_uri = self.discover(issuer).await?;
+            self.get(&jwks_uri).await
+        })
+    }
+}
+
+/// Parses `url`, accepting only absolute `http://` URLs with a host.
+fn parse_http_url(url: &str) -> Result<Uri, SourceError> {
+    let invalid = |reason: &str| SourceError::InvalidUrl {
+        url: sanitize(url),
+        reason: reason.to_string(),
+    };
+    let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(s) if s.eq_ignore_ascii_case("https") => {
+            return Err(SourceError::UnsupportedScheme {
+                url: sanitize(url),
+                reason: "https is not supported yet by the HTTP JWKS source (plain http:// only); \
+                         serve the issuer over http:// or publish its keys through a StaticSource",
+            })
+        }
+        _ => return Err(invalid("only absolute http:// URLs are supported")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    Ok(uri)
+}
+
+/// Renders an error and its sources: hyper's top-level client errors ("client error (Connect)")
+/// say nothing useful without the chain.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_urls() {
+        assert!(parse_http_url("http://127.0.0.1:8080/keys").is_ok());
+        let https = parse_http_url("https://oidc.eks.us-east-1.amazonaws.com/id/X").unwrap_err();
+        assert!(matches!(https, SourceError::UnsupportedScheme { .. }));
+        assert!(https.to_string().contains("https is not supported yet"));
+        for bad in ["ftp://x/", "/relative", "", "http://", "not a url"] {
+            assert!(
+                matches!(parse_http_url(bad), Err(SourceError::InvalidUrl { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn static_source_serves_what_was_inserted() {
+        let source = StaticSource::new();
+        assert!(matches!(
+            source.fetch_jwks("http://a").await,
+            Err(SourceError::UnknownIssuer(_))
+        ));
+        source.insert("http://a", br#"{"keys":[]}"#.to_vec());
+        assert_eq!(
+            source.fetch_jwks("http://a").await.unwrap(),
+            br#"{"keys":[]}"#
+        );
+        source.remove("http://a");
+        assert!(source.fetch_jwks("http://a").await.is_err());
+    }
+}

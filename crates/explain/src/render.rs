@@ -124,14 +124,15 @@ pub fn mismatch_text(m: &Mismatch, ctx: &RequestContext) -> String {
         Mismatch::UnresolvedVariable { variable } => format!(
             "the policy variable ${{{variable}}} in its resources has no value in this request"
         ),
-        Mismatch::Condition {
-            operator,
-            key,
-            expected,
-            actual,
-            unresolved_variable,
-            ..
-        } => {
+        Mismatch::Condition(c) => {
+            let iam::eval::ConditionMismatch {
+                operator,
+                key,
+                expected,
+                actual,
+                unresolved_variable,
+                ..
+            } = &**c;
             let mut text = format!("condition {operator} on {key} expects {expected:?}");
             match actual {
                 Some(values) => {

@@ -374,6 +374,11 @@ impl Condition {
         })
     }
 
+    /// The key lower-cased, as context lookups want it.
+    pub fn key_lower(&self) -> &str {
+        &self.key_lower
+    }
+
     /// Evaluates the condition against the request.
     pub fn evaluate(&self, ctx: &RequestContext) -> ConditionOutcome {
         let present = ctx.get(&self.key_lower);
@@ -471,7 +476,7 @@ fn compare(
 ) -> Result<bool, Unresolved> {
     Ok(match policy {
         Compiled::Text(p) | Compiled::Glob(p) => p.matches(request, ctx)?,
-        Compiled::TextIgnoreCase(p) => p.matches(&request.to_lowercase(), ctx)?,
+        Compiled::TextIgnoreCase(p) => p.matches(&crate::pattern::fold_case(request), ctx)?,
         Compiled::Arn(p) => request.starts_with("arn:") && p.matches(request, ctx)?,
         Compiled::Number(want) => match Number::parse(request) {
             Some(got) => {

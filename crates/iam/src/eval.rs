@@ -113,22 +113,27 @@ pub enum Mismatch {
         /// The variable's key.
         variable: String,
     },
-    /// A condition did not hold.
-    Condition {
-        /// Position of the condition within the statement's conditions.
-        index: usize,
-        /// The operator, e.g. `StringEquals`.
-        operator: Operator,
-        /// The condition key as written.
-        key: String,
-        /// The values the policy expects.
-        expected: Vec<String>,
-        /// The request's values, or `None` when the key is absent.
-        actual: Option<Vec<String>>,
-        /// A policy variable in the values had no value in the request.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        unresolved_variable: Option<String>,
-    },
+    /// A condition did not hold (boxed: it is by far the largest variant, and traces are
+    /// built for every statement of every evaluation).
+    Condition(Box<ConditionMismatch>),
+}
+
+/// The details of a failed condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConditionMismatch {
+    /// Position of the condition within the statement's conditions.
+    pub index: usize,
+    /// The operator, e.g. `StringEquals`.
+    pub operator: Operator,
+    /// The condition key as written.
+    pub key: String,
+    /// The values the policy expects.
+    pub expected: Vec<String>,
+    /// The request's values, or `None` when the key is absent.
+    pub actual: Option<Vec<String>>,
+    /// A policy variable in the values had no value in the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unresolved_variable: Option<String>,
 }
 
 impl Mismatch {
@@ -138,7 +143,7 @@ impl Mismatch {
             Mismatch::Action | Mismatch::NotAction => 0,
             Mismatch::Resource | Mismatch::NotResource | Mismatch::UnresolvedVariable { .. } => 1,
             Mismatch::Principal { .. } | Mismatch::NotPrincipal => 2,
-            Mismatch::Condition { index, .. } => 3 + index,
+            Mismatch::Condition(c) => 3 + c.index,
         }
     }
 }
@@ -555,14 +560,14 @@ fn check_statement(
             ConditionOutcome::Unresolved(u) => Some(u.key),
             _ => None,
         };
-        return Err(Mismatch::Condition {
+        return Err(Mismatch::Condition(Box::new(ConditionMismatch {
             index,
             operator: condition.operator,
             key: condition.key.clone(),
             expected: condition.values.clone(),
-            actual: ctx.get(&condition.key).map(|v| v.values.clone()),
+            actual: ctx.get(condition.key_lower()).map(|v| v.values.clone()),
             unresolved_variable,
-        });
+        })));
     }
     Ok(())
 }

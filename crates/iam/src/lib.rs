@@ -37,7 +37,7 @@ pub mod scenario;
 pub use arn::{Arn, ArnError, IdentityArn, Partition};
 pub use context::{Principal, RequestContext};
 pub use eval::{
-    evaluate, Decision, Mismatch, NamedPolicy, PolicyRole, PolicySet, PolicyTrace, Reason,
-    StatementTrace, Verdict,
+    evaluate, ConditionMismatch, Decision, Mismatch, NamedPolicy, PolicyRole, PolicySet,
+    PolicyTrace, Reason, StatementTrace, Verdict,
 };
 pub use policy::{policy_size, Effect, Policy, PolicyError, PolicyKind, SizeQuota, Version};

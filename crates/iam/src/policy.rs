@@ -530,6 +530,14 @@ fn parse_actions(value: &Value, at: &str) -> Result<Vec<Pattern>, PolicyError> {
         .iter()
         .map(|a| {
             if a != "*" {
+                // Action names are ASCII; refusing others keeps case-insensitive matching
+                // to ASCII folding on both sides.
+                if !a.is_ascii() {
+                    return Err(PolicyError::at(
+                        at,
+                        format!("Action \"{a}\" contains characters that are not ASCII"),
+                    ));
+                }
                 let valid_vendor = a.split_once(':').is_some_and(|(vendor, name)| {
                     !vendor.is_empty()
                         && !name.is_empty()
@@ -823,6 +831,13 @@ mod tests {
         );
         assert!(err(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"sts:AssumeRole"}]}"#, PolicyKind::Trust)
             .contains(r#"Invalid principal in policy: "AWS":"bob""#));
+    }
+
+    #[test]
+    fn non_ascii_actions_are_refused() {
+        // The Kelvin sign lower-cases to 'k' under Unicode rules; it must not grant kms:ListKeys.
+        let kelvin = "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"kms:List\u{212A}eys\",\"Resource\":\"*\"}}";
+        assert!(err(kelvin, PolicyKind::Identity).contains("not ASCII"));
     }
 
     #[test]

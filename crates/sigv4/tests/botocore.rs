@@ -2,7 +2,7 @@
 //!
 //! `tests/botocore/sign_requests.py` signs real SDK calls without sending them. When `python3`
 //! or botocore is missing the test says so and passes: the project's test script provides a
-//! pinned botocore in a virtualenv and sets `SIGV4_REQUIRE_BOTOCORE=1` to make its absence a
+//! pinned botocore in a virtualenv and sets `ROLECHAIN_REQUIRE_PEERS=1` to make its absence a
 //! failure.
 
 use std::path::Path;
@@ -15,8 +15,8 @@ use time::Duration;
 #[test]
 fn botocore_signed_requests_verify() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/botocore/sign_requests.py");
-    let python = std::env::var("SIGV4_PYTHON").unwrap_or_else(|_| "python3".into());
-    let required = std::env::var_os("SIGV4_REQUIRE_BOTOCORE").is_some();
+    let python = std::env::var("ROLECHAIN_PYTHON").unwrap_or_else(|_| "python3".into());
+    let required = std::env::var_os("ROLECHAIN_REQUIRE_PEERS").is_some();
     let output = match Command::new(&python).arg(&script).output() {
         Ok(o) if o.status.success() => o,
         other => {

@@ -60,7 +60,6 @@ pub enum Principal {
     },
 }
 
-/// How a principal is classified by `aws:PrincipalType`.
 impl Principal {
     /// The account the caller belongs to, for IAM principals.
     pub fn account(&self) -> Option<&str> {
@@ -254,8 +253,8 @@ impl RequestContext {
         self.set("aws:SourceIp", &ip.to_string())
     }
 
-    /// Adds the principal's tags as `aws:PrincipalTag/KEY` and `aws:PrincipalTagKeys`…
-    /// (the keys list is not an AWS key; only the per-tag keys are set).
+    /// Adds the principal's tags (role or user tags merged with session tags by the caller) as
+    /// `aws:PrincipalTag/KEY`.
     pub fn set_principal_tags(&mut self, tags: &BTreeMap<String, String>) -> &mut Self {
         for (key, value) in tags {
             self.set(&format!("aws:PrincipalTag/{key}"), value);

@@ -247,7 +247,7 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
 /// Decodes hex of either case; `None` on any other character or an odd length.
 pub(crate) fn hex_decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks_exact(2)

@@ -206,7 +206,7 @@ impl Error {
 /// AWS writes the 15-minute window as "15 min"; other windows (a presigned URL's own expiry)
 /// are written in seconds so the arithmetic in the message stays checkable.
 fn window_text(secs: u64) -> String {
-    if secs % 60 == 0 {
+    if secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
         format!("{secs} sec")

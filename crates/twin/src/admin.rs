@@ -1,0 +1,160 @@
+//! The twin's own routes: health, metrics, the decision log, and local OIDC issuers.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::StatusCode;
+use serde_json::json;
+
+use crate::decisions::VerdictFilter;
+use crate::server::{RouteInfo, Shared};
+
+/// Entries `/decisions` returns when no `limit` is given.
+const DEFAULT_DECISIONS_LIMIT: usize = 100;
+
+fn json_response(status: StatusCode, body: &impl serde::Serialize, route: RouteInfo) -> Response {
+    let (status, bytes) = match serde_json::to_vec(body) {
+        Ok(bytes) => (status, bytes),
+        Err(e) => {
+            tracing::error!(error = %e, "serializing a JSON response failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                br#"{"error":"internal error"}"#.to_vec(),
+            )
+        }
+    };
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.extensions_mut().insert(route);
+    resp
+}
+
+const fn internal(action: &'static str) -> RouteInfo {
+    RouteInfo {
+        service: "rolechain",
+        action,
+    }
+}
+
+const fn oidc(action: &'static str) -> RouteInfo {
+    RouteInfo {
+        service: "oidc",
+        action,
+    }
+}
+
+pub(crate) async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let route = internal("health");
+    if shared.readiness.is_ready() {
+        json_response(StatusCode::OK, &json!({"status": "ok"}), route)
+    } else if shared.readiness.is_stopping() {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "stopping"}),
+            route,
+        )
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "starting"}),
+            route,
+        )
+    }
+}
+
+pub(crate) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let mut resp = Response::new(Body::from(shared.metrics.encode()));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    resp.extensions_mut().insert(internal("metrics"));
+    resp
+}
+
+pub(crate) async fn decisions(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let route = internal("decisions");
+    let mut limit = DEFAULT_DECISIONS_LIMIT;
+    let mut filter = VerdictFilter::Any;
+    // The values are plain tokens (digits, words), so no percent-decoding is needed; anything
+    // else fails to parse and is reported.
+    for pair in query.as_deref().unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "limit" => match value.parse::<usize>() {
+                Ok(n) => limit = n,
+                Err(_) => {
+                    return json_response(
+                        StatusCode::BAD_REQUEST,
+                        &json!({"error": "limit must be a non-negative integer"}),
+                        route,
+                    )
+                }
+            },
+            "verdict" => match value.parse::<VerdictFilter>() {
+                Ok(f) => filter = f,
+                Err(message) => {
+                    return json_response(
+                        StatusCode::BAD_REQUEST,
+                        &json!({ "error": message }),
+                        route,
+                    )
+                }
+            },
+            _ => {}
+        }
+    }
+    let entries = shared.decisions.recent(limit, filter);
+    // Serialized outside the log's lock: `recent` returned shared pointers.
+    let view: Vec<&crate::DecisionEntry> = entries.iter().map(|e| &**e).collect();
+    json_response(StatusCode::OK, &view, route)
+}
+
+fn unknown_issuer(action: &'static str) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"error": "no such OIDC issuer"}),
+        oidc(action),
+    )
+}
+
+pub(crate) async fn discovery(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Response {
+    match shared.issuers.by_id(&id) {
+        Some(entry) => cacheable(json_response(
+            StatusCode::OK,
+            &entry.issuer.discovery_document(),
+            oidc("discovery"),
+        )),
+        None => unknown_issuer("discovery"),
+    }
+}
+
+pub(crate) async fn jwks(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match shared.issuers.by_id(&id) {
+        Some(entry) => cacheable(json_response(
+            StatusCode::OK,
+            &entry.issuer.jwks(),
+            oidc("jwks"),
+        )),
+        None => unknown_issuer("jwks"),
+    }
+}
+
+/// Short caching only: keys rotate, and a verifier holding a stale JWKS for long rejects
+/// tokens signed with the new key.
+fn cacheable(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
+    resp
+}

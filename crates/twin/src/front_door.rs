@@ -1,0 +1,243 @@
+//! The AWS API front door: read the SigV4 credential scope, pick the service handler, buffer the
+//! body within its limit, and hand over.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::StatusCode;
+use http_body_util::BodyExt as _;
+
+use crate::front_door_errors::{error_response, Shape};
+use crate::server::{RequestMeta, RouteInfo, Shared};
+use crate::service::{ApiAction, ApiRequest};
+
+/// The `service` label of requests that never reached a service handler.
+pub(crate) const UNKNOWN: &str = "unknown";
+
+/// Unsigned requests that matched no internal route: AWS's answer to a request without
+/// credentials. S3's anonymous access will need a hook here once S3 exists.
+pub(crate) async fn unsigned(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    handle(&shared, req).await
+}
+
+/// Routes a request that carries (or should carry) SigV4 authentication.
+pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let meta = parts
+        .extensions
+        .get::<RequestMeta>()
+        .cloned()
+        .unwrap_or_else(RequestMeta::detached);
+
+    // The body is not needed to read the credential scope, so a request without usable
+    // authentication or for an unknown service is refused before its body is read.
+    let parsed = {
+        let view = sigv4::Request::from_parts(&parts, &[]);
+        sigv4::parse(&view).map(|signed| {
+            (
+                signed.scope().clone(),
+                signed.security_token().map(str::to_owned),
+                signed.location(),
+            )
+        })
+    };
+    let (scope, security_token, auth_location) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let resp = error_response(
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN),
+                e.code(),
+                &e.to_string(),
+                &meta.request_id,
+                Shape::Query,
+                "",
+            );
+            return route(resp, UNKNOWN, UNKNOWN);
+        }
+    };
+    tracing::Span::current().record("access_key_id", scope.access_key_id.as_str());
+
+    let Some(service) = shared.services.get(scope.service.as_str()).cloned() else {
+        let resp = unknown_service(shared, &scope.service, &meta.request_id);
+        return route(resp, UNKNOWN, UNKNOWN);
+    };
+    let name = service.signing_name();
+    let shape = Shape::for_service(name);
+
+    let limit = service
+        .max_body_bytes()
+        .unwrap_or(shared.config.max_body_bytes);
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = match read_body(body, limit, declared).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return route(
+                too_large(limit, &meta.request_id, shape, name),
+                name,
+                UNKNOWN,
+            );
+        }
+        Err(BodyError::Incomplete(e)) => {
+            tracing::debug!(error = %e, "reading the request body failed");
+            let resp = error_response(
+                StatusCode::BAD_REQUEST,
+                "IncompleteBody",
+                "The request body could not be read completely.",
+                &meta.request_id,
+                shape,
+                name,
+            );
+            return route(resp, name, UNKNOWN);
+        }
+    };
+
+    let api = ApiRequest {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+        scope,
+        security_token,
+        auth_location,
+        source_ip: meta.peer.ip(),
+        request_id: meta.request_id.clone(),
+        received_at: meta.received_at,
+    };
+    let resp = service.handle(api).await;
+    let action = resp
+        .extensions()
+        .get::<ApiAction>()
+        .map_or(UNKNOWN, |a| a.0);
+    route(resp, name, action)
+}
+
+fn route(mut resp: Response, service: &'static str, action: &'static str) -> Response {
+    resp.extensions_mut().insert(RouteInfo { service, action });
+    resp
+}
+
+/// `InvalidAction` 400 naming the service: the credential scope asks for a service the twin
+/// does not emulate. AWS has no error for "this endpoint serves several services and not that
+/// one"; `InvalidAction` is the common Query-protocol error every SDK already treats as a
+/// non-retryable client error, and the message says what is wrong.
+fn unknown_service(shared: &Shared, service: &str, request_id: &str) -> Response {
+    let mut served: Vec<&str> = shared.services.keys().copied().collect();
+    served.sort_unstable();
+    let served = if served.is_empty() {
+        "none yet".to_string()
+    } else {
+        served.join(", ")
+    };
+    let printable: String = service
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect();
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "InvalidAction",
+        &format!(
+            "The rolechain twin does not serve the service '{printable}' named in the credential scope; it serves: {served}."
+        ),
+        request_id,
+        Shape::Query,
+        "",
+    )
+}
+
+/// How much of an oversized body is read and thrown away before answering 413. A client that
+/// is still sending when the server answers and closes sees a broken pipe instead of the
+/// error (curl, urllib3 and hyper all do), so moderately oversized bodies are drained; beyond
+/// this the connection is cut rather than spending more time on a request already refused.
+const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
+
+enum BodyError {
+    TooLarge,
+    Incomplete(axum::Error),
+}
+
+/// The whole body if it is at most `limit` bytes.
+async fn read_body(
+    mut body: Body,
+    limit: usize,
+    declared: Option<u64>,
+) -> Result<Bytes, BodyError> {
+    let limit = limit as u64;
+    if declared.is_some_and(|len| len > DRAIN_LIMIT) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut seen: u64 = 0;
+    let mut over = declared.is_some_and(|len| len > limit);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Incomplete)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen > limit && !over {
+            over = true;
+            chunks = Vec::new();
+        }
+        if over {
+            if seen > DRAIN_LIMIT {
+                return Err(BodyError::TooLarge);
+            }
+            continue;
+        }
+        chunks.push(data);
+    }
+    if over {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(match chunks.len() {
+        // One chunk is the common case (a small Query body): no copy.
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut whole = Vec::with_capacity(seen as usize);
+            for chunk in &chunks {
+                whole.extend_from_slice(chunk);
+            }
+            Bytes::from(whole)
+        }
+    })
+}
+
+fn too_large(limit: usize, request_id: &str, shape: Shape, service: &str) -> Response {
+    let mut resp = error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        &format!("The request body is larger than the {limit}-byte limit."),
+        request_id,
+        shape,
+        service,
+    );
+    // The rest of an oversized body may still be on its way: end the connection after the
+    // answer rather than parse it as the next request.
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
+/// The response when a request ran past the request timeout.
+pub(crate) fn timed_out(request_id: &str, limit: std::time::Duration) -> Response {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        &format!(
+            "The request did not complete within {} s.",
+            limit.as_secs_f64()
+        ),
+        request_id,
+        Shape::Query,
+        "",
+    )
+}

@@ -1,0 +1,115 @@
+//! The twin's Prometheus metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::decisions::DecisionLog;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    service: &'static str,
+    action: &'static str,
+    code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: &'static str,
+}
+
+type HistogramFamily = Family<ServiceLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms … ~8 s: the twin answers from memory, so most requests sit in the first buckets;
+    // the tail shows handlers stuck behind a lock or a slow JWKS fetch.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+/// The metrics served at `/_rolechain/metrics`:
+///
+/// - `rolechain_twin_requests_total{service,action,code}`: requests answered, `code` being the
+///   HTTP status;
+/// - `rolechain_twin_request_duration_seconds{service}`: latency histogram;
+/// - `rolechain_twin_decisions_total{verdict}`: IAM decisions recorded in the [`DecisionLog`].
+///
+/// Label values come from the code (service signing names, [`ApiAction`](crate::ApiAction)s),
+/// never from client input, so a client cannot blow up the series count. Internal routes use
+/// service `rolechain` (health, metrics, decisions) and `oidc`; requests that never reached a
+/// service use `unknown`.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    durations: HistogramFamily,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Metrics including `decisions`' counters.
+    pub fn new(decisions: &DecisionLog) -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let durations: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "rolechain_twin_requests",
+            "Requests answered by the twin",
+            requests.clone(),
+        );
+        registry.register(
+            "rolechain_twin_request_duration_seconds",
+            "Time to answer a request",
+            durations.clone(),
+        );
+        registry.register(
+            "rolechain_twin_decisions",
+            "IAM decisions made by the twin",
+            decisions.counters(),
+        );
+        Metrics {
+            registry: Arc::new(registry),
+            requests,
+            durations,
+        }
+    }
+
+    /// Counts one answered request.
+    pub(crate) fn observe(
+        &self,
+        service: &'static str,
+        action: &'static str,
+        code: u16,
+        elapsed: Duration,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                service,
+                action,
+                code,
+            })
+            .inc();
+        self.durations
+            .get_or_create(&ServiceLabels { service })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail; an encoding error would be a bug in a metric.
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        out
+    }
+}

@@ -1,0 +1,500 @@
+//! The listener, the accept loop, graceful shutdown, and the per-request wrapper (request id,
+//! timeout, span, metrics).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use http::header::HeaderValue;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tower_service::Service as _;
+use tracing::field::Empty;
+use tracing::Instrument as _;
+
+use crate::admin;
+use crate::config::TwinConfig;
+use crate::decisions::DecisionLog;
+use crate::front_door::{self, UNKNOWN};
+use crate::ids::new_request_id;
+use crate::issuers::{issuer_url, IssuerRegistry};
+use crate::metrics::Metrics;
+use crate::service::AwsService;
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TwinError {
+    /// The listen address could not be bound (in use, not local, no permission).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Two handlers for one signing name.
+    #[error("a handler for service {0:?} is already registered")]
+    DuplicateService(&'static str),
+}
+
+/// Per-request facts the wrapper hands to the routes.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestMeta {
+    pub(crate) request_id: String,
+    pub(crate) peer: SocketAddr,
+    pub(crate) received_at: OffsetDateTime,
+}
+
+impl RequestMeta {
+    /// For a request that did not come through the wrapper (only possible in unit tests of
+    /// the routes); the loopback peer is the least surprising stand-in.
+    pub(crate) fn detached() -> Self {
+        RequestMeta {
+            request_id: new_request_id(),
+            peer: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            received_at: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// What a response answered, for metrics and the request log (a response extension).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteInfo {
+    pub(crate) service: &'static str,
+    pub(crate) action: &'static str,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: TwinConfig,
+    pub(crate) services: HashMap<&'static str, Arc<dyn AwsService>>,
+    pub(crate) issuers: IssuerRegistry,
+    pub(crate) decisions: DecisionLog,
+    pub(crate) metrics: Metrics,
+    pub(crate) readiness: Readiness,
+}
+
+struct ReadinessInner {
+    serving: AtomicBool,
+    stopping: AtomicBool,
+    holds: AtomicUsize,
+}
+
+/// Whether `/_rolechain/health` answers 200: the server is accepting connections, nothing
+/// holds readiness back (state still loading), and shutdown has not begun. Cloning shares it.
+#[derive(Clone)]
+pub struct Readiness {
+    inner: Arc<ReadinessInner>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("ready", &self.is_ready())
+            .field("stopping", &self.is_stopping())
+            .finish()
+    }
+}
+
+impl Readiness {
+    fn new() -> Self {
+        Readiness {
+            inner: Arc::new(ReadinessInner {
+                serving: AtomicBool::new(false),
+                stopping: AtomicBool::new(false),
+                holds: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Holds readiness back until the returned guard is dropped (or
+    /// [released](ReadinessHold::release)): take one before serving, load the state, drop it.
+    /// The OIDC routes answer meanwhile; only health says `starting`.
+    pub fn hold(&self) -> ReadinessHold {
+        self.inner.holds.fetch_add(1, Ordering::SeqCst);
+        ReadinessHold {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
+    /// True when health answers 200.
+    pub fn is_ready(&self) -> bool {
+        self.inner.serving.load(Ordering::SeqCst)
+            && !self.inner.stopping.load(Ordering::SeqCst)
+            && self.inner.holds.load(Ordering::SeqCst) == 0
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Keeps the twin from reporting ready while it exists. See [`Readiness::hold`].
+#[must_use = "readiness is released as soon as the hold is dropped"]
+pub struct ReadinessHold {
+    inner: Arc<ReadinessInner>,
+}
+
+impl ReadinessHold {
+    /// Releases the hold (the same as dropping it, said out loud).
+    pub fn release(self) {}
+}
+
+impl Drop for ReadinessHold {
+    fn drop(&mut self) {
+        self.inner.holds.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for ReadinessHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadinessHold")
+    }
+}
+
+/// The twin's HTTP server: bound by [`bind`](Self::bind), given its service handlers and
+/// issuers, then run by [`serve`](Self::serve) until a shutdown future resolves.
+pub struct TwinServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    base_url: String,
+    config: TwinConfig,
+    services: HashMap<&'static str, Arc<dyn AwsService>>,
+    issuers: IssuerRegistry,
+    decisions: DecisionLog,
+    metrics: Metrics,
+    readiness: Readiness,
+}
+
+impl std::fmt::Debug for TwinServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut services: Vec<_> = self.services.keys().collect();
+        services.sort_unstable();
+        f.debug_struct("TwinServer")
+            .field("local_addr", &self.local_addr)
+            .field("base_url", &self.base_url)
+            .field("services", &services)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TwinServer {
+    /// Binds `config.listen`. Nothing is answered until [`serve`](Self::serve); connections
+    /// made before then wait in the listen backlog.
+    ///
+    /// # Errors
+    ///
+    /// [`TwinError::Bind`] when the address cannot be bound.
+    pub async fn bind(config: TwinConfig) -> Result<TwinServer, TwinError> {
+        let bind_error = |source| TwinError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let base_url = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let mut shown = local_addr;
+                if shown.ip().is_unspecified() {
+                    shown.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                }
+                format!("http://{shown}")
+            }
+        };
+        let decisions = DecisionLog::new(config.decision_log_capacity);
+        let metrics = Metrics::new(&decisions);
+        Ok(TwinServer {
+            listener,
+            local_addr,
+            base_url,
+            config,
+            services: HashMap::new(),
+            issuers: IssuerRegistry::new(),
+            decisions,
+            metrics,
+            readiness: Readiness::new(),
+        })
+    }
+
+    /// The bound address (with the real port when `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The base URL clients use, e.g. `http://127.0.0.1:4555` (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The issuer URL for id `id`: `{base_url}/id/{id}`.
+    pub fn issuer_url(&self, id: &str) -> String {
+        issuer_url(&self.base_url, id)
+    }
+
+    /// Adds a service handler, keyed by its [`signing_name`](AwsService::signing_name).
+    ///
+    /// # Errors
+    ///
+    /// [`TwinError::DuplicateService`] when one is already registered for that name.
+    pub fn register(&mut self, service: Arc<dyn AwsService>) -> Result<&mut Self, TwinError> {
+        let name = service.signing_name();
+        if self.services.contains_key(name) {
+            return Err(TwinError::DuplicateService(name));
+        }
+        self.services.insert(name, service);
+        Ok(self)
+    }
+
+    /// The OIDC issuers served under `/id/{ID}` (shared: add issuers while serving too).
+    pub fn issuers(&self) -> &IssuerRegistry {
+        &self.issuers
+    }
+
+    /// The decision log (shared: give clones to the handlers).
+    pub fn decisions(&self) -> &DecisionLog {
+        &self.decisions
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The readiness health reports (shared).
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting (the listening socket is closed,
+    /// so new connections are refused), lets in-flight requests finish for up to
+    /// [`TwinConfig::shutdown_grace`], and returns.
+    ///
+    /// # Errors
+    ///
+    /// None today: accept errors (such as running out of file descriptors) are logged and
+    /// retried rather than ending the server. The `Result` leaves room for failures a future
+    /// listener kind may have.
+    pub async fn serve<F>(self, shutdown: F) -> Result<(), TwinError>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        let TwinServer {
+            listener,
+            local_addr,
+            base_url,
+            config,
+            services,
+            issuers,
+            decisions,
+            metrics,
+            readiness,
+        } = self;
+        let header_read_timeout = config.header_read_timeout;
+        let grace = config.shutdown_grace;
+        let shared = Arc::new(Shared {
+            config,
+            services,
+            issuers,
+            decisions,
+            metrics,
+            readiness: readiness.clone(),
+        });
+        let router = build_router(Arc::clone(&shared));
+        let graceful = GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .keep_alive(true);
+
+        readiness.inner.serving.store(true, Ordering::SeqCst);
+        tracing::info!(%local_addr, %base_url, "twin listening");
+
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends are transient; pausing keeps a full fd table from
+                    // turning the loop into a busy spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            // Small AWS responses must not wait for Nagle's algorithm.
+            let _ = stream.set_nodelay(true);
+            let shared = Arc::clone(&shared);
+            let router = router.clone();
+            let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                dispatch(Arc::clone(&shared), router.clone(), peer, req)
+            });
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+
+        // Closing the socket first is what refuses new connections while the old ones drain.
+        drop(listener);
+        readiness.inner.stopping.store(true, Ordering::SeqCst);
+        tracing::info!("twin shutting down; waiting for in-flight requests");
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_secs = grace.as_secs_f64(),
+                "connections still open after the shutdown grace period; abandoning them"
+            );
+        } else {
+            tracing::info!("twin stopped");
+        }
+        Ok(())
+    }
+}
+
+fn build_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/_rolechain/health", get(admin::health))
+        .route("/_rolechain/metrics", get(admin::metrics))
+        .route("/_rolechain/decisions", get(admin::decisions))
+        .route(
+            "/id/{id}/.well-known/openid-configuration",
+            get(admin::discovery),
+        )
+        .route("/id/{id}/keys", get(admin::jwks))
+        .fallback(front_door::unsigned)
+        .with_state(shared)
+}
+
+/// True when the request carries SigV4 data in the header or query. Such requests always go
+/// to the front door, whatever the path: an S3 object key may look like an internal route.
+fn carries_sigv4(req: &http::Request<Incoming>) -> bool {
+    let header = req
+        .headers()
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .any(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace));
+    header
+        || req.uri().query().is_some_and(|q| {
+            q.split('&').any(|pair| {
+                let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+                matches!(
+                    key,
+                    "X-Amz-Algorithm"
+                        | "X-Amz-Credential"
+                        | "X-Amz-Signature"
+                        | "X-Amz-SignedHeaders"
+                )
+            })
+        })
+}
+
+/// Longest path shown in logs: S3 keys can be long, and a log line should stay a line.
+const MAX_LOGGED_PATH: usize = 256;
+
+async fn dispatch(
+    shared: Arc<Shared>,
+    mut router: Router,
+    peer: SocketAddr,
+    req: http::Request<Incoming>,
+) -> Result<Response, Infallible> {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let path = req.uri().path();
+    // Only the path: the query of a presigned URL holds its signature and session token.
+    let logged_path = match path.char_indices().nth(MAX_LOGGED_PATH) {
+        Some((cut, _)) => format!("{}...", &path[..cut]),
+        None => path.to_string(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %logged_path,
+        %peer,
+        access_key_id = Empty,
+        service = Empty,
+        action = Empty,
+        status = Empty,
+        latency_ms = Empty,
+    );
+    let signed = carries_sigv4(&req);
+    let mut req = req.map(Body::new);
+    req.extensions_mut().insert(RequestMeta {
+        request_id: request_id.clone(),
+        peer,
+        received_at: OffsetDateTime::now_utc(),
+    });
+
+    let timeout = shared.config.request_timeout;
+    let work = async {
+        if signed {
+            front_door::handle(&shared, req).await
+        } else {
+            match router.call(req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        }
+    };
+    let mut resp = match tokio::time::timeout(timeout, work)
+        .instrument(span.clone())
+        .await
+    {
+        Ok(resp) => resp,
+        Err(_) => front_door::timed_out(&request_id, timeout),
+    };
+
+    let route = resp
+        .extensions()
+        .get::<RouteInfo>()
+        .copied()
+        .unwrap_or(RouteInfo {
+            service: UNKNOWN,
+            action: UNKNOWN,
+        });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        if route.service == "s3" {
+            resp.headers_mut().insert("x-amz-request-id", value.clone());
+        }
+        resp.headers_mut().insert("x-amzn-requestid", value);
+    }
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    shared
+        .metrics
+        .observe(route.service, route.action, status, elapsed);
+
+    span.record("service", route.service);
+    span.record("action", route.action);
+    span.record("status", status);
+    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+    let _entered = span.enter();
+    if status >= 500 {
+        tracing::warn!("request failed");
+    } else {
+        tracing::info!("request done");
+    }
+    Ok(resp)
+}

@@ -1,0 +1,143 @@
+//! What a service handler implements and what it receives.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use axum::body::Bytes;
+use axum::response::Response;
+use http::{HeaderMap, Method, Uri};
+use sigv4::{AuthLocation, CredentialScope};
+use time::OffsetDateTime;
+
+use crate::auth::ApiError;
+use crate::front_door_errors::{error_response, Shape};
+
+/// A boxed, `Send` future: [`AwsService::handle`] returns one so the trait stays object-safe
+/// (`Arc<dyn AwsService>`) without `async_trait`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One AWS service behind the front door (STS, IAM, EKS, EKS Auth, S3), chosen by the service
+/// name of the request's SigV4 credential scope.
+///
+/// The front door has parsed the SigV4 data and buffered the body when `handle` is called, but
+/// has **not** verified the signature: the handler looks the key up and verifies with
+/// [`ApiRequest::authenticate`], because what an unknown key or a bad signature means can differ
+/// per service (S3 serves anonymous requests, the EKS token flow presigns STS).
+pub trait AwsService: Send + Sync + 'static {
+    /// The SigV4 signing name this handler serves: `sts`, `iam`, `eks`, `eks-auth`, `s3`.
+    fn signing_name(&self) -> &'static str;
+
+    /// Handles one request. Insert an [`ApiAction`] into the response's extensions to name the
+    /// action in metrics and logs.
+    fn handle(&self, req: ApiRequest) -> BoxFuture<'_, Response>;
+
+    /// The largest body this service accepts, when it differs from
+    /// [`TwinConfig::max_body_bytes`](crate::TwinConfig::max_body_bytes) (S3 uploads).
+    fn max_body_bytes(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// The action a response answered, for the `action` label of
+/// `rolechain_twin_requests_total` and the request's log line. `&'static str` keeps the label's
+/// cardinality bounded by the code, never by what clients send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiAction(pub &'static str);
+
+/// A request that reached a service handler: SigV4 parsed (not yet verified) and the body
+/// buffered within the size limit.
+#[derive(Clone)]
+pub struct ApiRequest {
+    /// The HTTP method.
+    pub method: Method,
+    /// The request target as sent (still percent-encoded), with the query.
+    pub uri: Uri,
+    /// All request headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+    /// The credential scope: access key id, date, region, service.
+    pub scope: CredentialScope,
+    /// The session token (`x-amz-security-token`), for session credentials.
+    pub security_token: Option<String>,
+    /// Whether the signature came in the `Authorization` header or a presigned query.
+    pub auth_location: AuthLocation,
+    /// The client's address (`aws:SourceIp`).
+    pub source_ip: IpAddr,
+    /// This request's id, also sent back as `x-amzn-RequestId`.
+    pub request_id: String,
+    /// When the twin received the request.
+    pub received_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for ApiRequest {
+    // Header values, the query and the body carry signatures and session tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiRequest")
+            .field("method", &self.method)
+            .field("path", &self.uri.path())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_len", &self.body.len())
+            .field("scope", &self.scope)
+            .field(
+                "security_token",
+                &self
+                    .security_token
+                    .as_deref()
+                    .map(crate::ids::log_fingerprint),
+            )
+            .field("auth_location", &self.auth_location)
+            .field("source_ip", &self.source_ip)
+            .field("request_id", &self.request_id)
+            .finish()
+    }
+}
+
+impl ApiRequest {
+    /// The access key id the request was signed with.
+    pub fn access_key_id(&self) -> &str {
+        &self.scope.access_key_id
+    }
+
+    /// The service the request was signed for (its credential scope).
+    pub fn service(&self) -> &str {
+        &self.scope.service
+    }
+
+    /// A `sigv4` view of this request, for re-parsing and verification.
+    pub fn sigv4_view(&self) -> sigv4::Request<'_> {
+        let mut headers: Vec<(&str, &[u8])> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .collect();
+        // HTTP/1.1 clients always send Host; an absolute-form target is the only other place
+        // the signed host can come from.
+        if !self.headers.contains_key(http::header::HOST) {
+            if let Some(authority) = self.uri.authority() {
+                headers.push(("host", authority.as_str().as_bytes()));
+            }
+        }
+        sigv4::Request {
+            method: self.method.as_str(),
+            path: self.uri.path(),
+            query: self.uri.query().unwrap_or(""),
+            headers,
+            body: &self.body,
+        }
+    }
+
+    /// The AWS-shaped XML error response for `error`, carrying this request's id (the Query
+    /// envelope, or S3's for `s3`).
+    pub fn error_response(&self, error: &ApiError) -> Response {
+        error_response(
+            error.status,
+            &error.code,
+            &error.message,
+            &self.request_id,
+            Shape::for_service(&self.scope.service),
+            &self.scope.service,
+        )
+    }
+}

@@ -1,88 +1,211 @@
-//! `rolechain up`. The twin's HTTP services are not built yet; until they are, `up` evaluates
-//! the default world's trust chains (from the seed documents) with the `iam` engine and says so.
+//! `rolechain up`: the twin of AWS's identity plane, with the default world from the seeds.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::Context as _;
-use iam::scenario::Scenario;
-use iam::Verdict;
-use serde::Deserialize;
+use anyhow::{bail, Context as _};
+use twin::{TwinConfig, TwinServer};
+use twin_state::{Store, World};
 
-/// The default world's chains, each with the verdict AWS gives.
-const SEED_CHAINS: &str = include_str!("world/seed-chains.json");
+use crate::local::{self, IssuerRecord};
 
-#[derive(Deserialize)]
-struct Chain {
-    name: String,
-    expect: Verdict,
-    scenario: Scenario,
+/// Options of `rolechain up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// Where state, issuer keys and the AWS config files live.
+    #[arg(long, value_name = "DIR", default_value = local::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Address to serve the twin on.
+    #[arg(long, value_name = "ADDR", default_value_t = twin::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// A world file (YAML) to seed a new data directory with, instead of the default world.
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<PathBuf>,
 }
 
-pub struct Report {
-    pub text: String,
-    pub all_as_expected: bool,
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let store = Arc::new(
+        Store::open(local::state_dir(&args.data_dir)).with_context(|| {
+            format!(
+                "opening the twin's state in {} (is another `rolechain up` using it?)",
+                args.data_dir.display()
+            )
+        })?,
+    );
+    let mut config = TwinConfig::default();
+    config.listen = args.listen;
+    let mut server = TwinServer::bind(config).await?;
+    let base_url = server.base_url().to_string();
+
+    let world = match &args.world {
+        Some(path) => World::load(path)?,
+        None => World::default_world(|cluster| {
+            twin::issuer_url(&base_url, &twin::derive_issuer_id(cluster))
+        }),
+    };
+    let seeded = store.seed_if_empty(&world)?;
+    let clusters = register_issuers(&server, &store, &args.data_dir, &base_url)?;
+    let profiles = write_aws_files(&store, &args.data_dir, &base_url)?;
+    crate::services::register(&mut server, &store)?;
+
+    print!(
+        "{}",
+        summary(&args.data_dir, &base_url, seeded, &clusters, &profiles)
+    );
+    server.serve(shutdown_signal()).await?;
+    println!("rolechain up: stopped");
+    Ok(())
 }
 
-pub fn run() -> anyhow::Result<Report> {
-    let chains: Vec<Chain> =
-        serde_json::from_str(SEED_CHAINS).context("the embedded seed chains are malformed")?;
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "rolechain up: the AWS twin (STS, IAM, EKS, S3 over HTTP) is not built yet, so nothing is served."
-    );
-    let _ = writeln!(
-        text,
-        "Evaluated the default world's trust chains (accounts 111111111111 developer, 222222222222 shared_content) with the IAM engine:\n"
-    );
-    let mut all_as_expected = true;
-    for chain in &chains {
-        let compiled = chain
-            .scenario
-            .compile()
-            .with_context(|| format!("seed chain '{}' does not compile", chain.name))?;
-        let decision = compiled.evaluate();
-        let ok = decision.verdict == chain.expect;
-        all_as_expected &= ok;
-        let _ = writeln!(
-            text,
-            "[{}] {:?}: {}\n      {}",
-            if ok { "ok" } else { "UNEXPECTED" },
-            decision.verdict,
-            chain.name,
-            explain::reason_text(&decision.reason)
-        );
-        if decision.verdict == Verdict::ImplicitDeny {
-            if let Some((policy, statement)) = decision.closest_allow() {
-                if let Some(failed) = &statement.failed {
-                    let _ = writeln!(
-                        text,
-                        "      closest: statement {} of '{}': {}",
-                        statement.index,
-                        policy.name,
-                        explain::mismatch_text(failed, &compiled.context)
-                    );
-                }
+/// Registers an issuer for every cluster whose issuer URL the twin serves, and records it for
+/// `rolechain cluster token`.
+fn register_issuers(
+    server: &TwinServer,
+    store: &Store,
+    data_dir: &Path,
+    base_url: &str,
+) -> anyhow::Result<Vec<IssuerRecord>> {
+    let prefix = format!("{base_url}/id/");
+    let mut served = Vec::new();
+    for cluster in store.all_clusters()? {
+        let record = IssuerRecord {
+            cluster: cluster.name.clone(),
+            account: cluster.account.clone(),
+            region: cluster.region.clone(),
+            issuer_url: cluster.issuer_url.clone(),
+        };
+        let Some(id) = cluster.issuer_url.strip_prefix(&prefix) else {
+            if cluster.issuer_url.contains("/id/") && cluster.issuer_url.starts_with("http://127.")
+            {
+                bail!(
+                    "cluster {} has the issuer {}, which was served from another address; run with the --listen it was created with, or use a new --data-dir",
+                    cluster.name,
+                    cluster.issuer_url
+                );
             }
+            // An issuer outside the twin (a real cluster's); nothing to serve.
+            continue;
+        };
+        let dir = local::issuer_dir(data_dir, &record);
+        let issuer = oidc::Issuer::load_or_create(oidc::IssuerConfig::new(
+            cluster.issuer_url.clone(),
+            local::key_dir(&dir),
+        ))
+        .with_context(|| format!("loading the issuer keys of cluster {}", cluster.name))?;
+        server
+            .issuers()
+            .add(&cluster.name, id, Arc::new(issuer))
+            .with_context(|| format!("serving the issuer of cluster {}", cluster.name))?;
+        local::write_issuer_record(&dir, &record)?;
+        served.push(record);
+    }
+    Ok(served)
+}
+
+/// Writes `aws/config` and `aws/credentials`: one profile per account alias (and `default`,
+/// the first account), each with the account's admin key and the twin as endpoint.
+fn write_aws_files(store: &Store, data_dir: &Path, base_url: &str) -> anyhow::Result<Vec<String>> {
+    let mut config = String::new();
+    let mut credentials = String::new();
+    let mut profiles = Vec::new();
+    for (index, account) in store.list_accounts()?.iter().enumerate() {
+        let Some(key) = store
+            .list_access_keys(&account.id)?
+            .into_iter()
+            .find(|k| k.principal != "root")
+        else {
+            continue;
+        };
+        let mut names = vec![account.alias.clone()];
+        if index == 0 {
+            names.insert(0, "default".to_string());
+        }
+        for name in names {
+            let section = if name == "default" {
+                "[default]".to_string()
+            } else {
+                format!("[profile {name}]")
+            };
+            let _ = writeln!(
+                config,
+                "{section}\n# account {} ({})\nregion = us-east-1\nendpoint_url = {base_url}\ns3 =\n    addressing_style = path\n",
+                account.id, account.alias
+            );
+            let _ = writeln!(
+                credentials,
+                "[{name}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+                key.access_key_id, key.secret_access_key
+            );
+            profiles.push(format!("{name} ({})", account.id));
         }
     }
-    let _ = writeln!(
-        text,
-        "\n{} chains evaluated; run `rolechain explain --help` to evaluate your own policies.",
-        chains.len()
-    );
-    Ok(Report {
-        text,
-        all_as_expected,
-    })
+    let aws = data_dir.join("aws");
+    local::write_private(&aws.join("config"), &config)?;
+    local::write_private(&aws.join("credentials"), &credentials)?;
+    Ok(profiles)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn seed_chains_decide_as_aws_does() {
-        let report = super::run().unwrap();
-        assert!(report.all_as_expected, "{}", report.text);
-        assert!(report.text.contains("[ok] ImplicitDeny"));
+fn summary(
+    data_dir: &Path,
+    base_url: &str,
+    seeded: bool,
+    clusters: &[IssuerRecord],
+    profiles: &[String],
+) -> String {
+    let aws = std::path::absolute(data_dir.join("aws")).unwrap_or_else(|_| data_dir.join("aws"));
+    let mut out = String::new();
+    let _ = writeln!(out, "rolechain up: the AWS twin is serving on {base_url}");
+    let _ = writeln!(
+        out,
+        "  state: {} ({})",
+        data_dir.display(),
+        if seeded {
+            "new, seeded with the world"
+        } else {
+            "existing"
+        }
+    );
+    for c in clusters {
+        let _ = writeln!(
+            out,
+            "  cluster {} (account {}, {}): OIDC issuer {}",
+            c.cluster, c.account, c.region, c.issuer_url
+        );
+    }
+    let _ = writeln!(out, "  profiles: {}", profiles.join(", "));
+    let _ = writeln!(out, "  health: {base_url}/_rolechain/health");
+    let _ = writeln!(out, "\nTo use it from this shell:");
+    let _ = writeln!(out, "  export AWS_CONFIG_FILE={}/config", aws.display());
+    let _ = writeln!(
+        out,
+        "  export AWS_SHARED_CREDENTIALS_FILE={}/credentials",
+        aws.display()
+    );
+    let _ = writeln!(out, "Stop with Ctrl-C.");
+    out
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
     }
 }

@@ -43,13 +43,160 @@ const PICS_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadPics
 const BUCKET_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"DevAccount","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/dev"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::pics/*"}]}"#;
 const SESSION: &str = "arn:aws:sts::111111111111:assumed-role/dev/pod";
 
+/// A raw HTTP/1.1 GET over loopback, enough for the twin's JSON endpoints.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 #[test]
-fn up_reports_the_seed_chains() {
-    let out = rolechain(&["up"]);
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let text = stdout(&out);
-    assert!(text.contains("not built yet"), "{text}");
-    assert!(!text.contains("UNEXPECTED"), "{text}");
+fn up_serves_the_twin_and_cluster_token_signs_for_its_issuer() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = Dir::new("up");
+    let data = dir.0.join("data");
+    let data_arg = data.display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rolechain"))
+        .args(["up", "--data-dir", &data_arg, "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first.rsplit(' ').next().unwrap().to_string();
+    let addr = base.trim_start_matches("http://").to_string();
+    let rest: Vec<String> = lines.by_ref().take(8).map(|l| l.unwrap()).collect();
+    let text = rest.join("\n");
+    assert!(text.contains("new, seeded with the world"), "{text}");
+    assert!(text.contains("profiles: default (111111111111), developer (111111111111), shared_content (222222222222)"), "{text}");
+    assert!(text.contains("export AWS_CONFIG_FILE="), "{text}");
+
+    assert!(http_get(&addr, "/_rolechain/health").contains(r#"{"status":"ok"}"#));
+    let config = std::fs::read_to_string(data.join("aws/config")).unwrap();
+    assert!(
+        config.contains(&format!("endpoint_url = {base}")),
+        "{config}"
+    );
+    assert!(config.contains("addressing_style = path"), "{config}");
+    let credentials = std::fs::read_to_string(data.join("aws/credentials")).unwrap();
+    assert!(
+        credentials.contains("[shared_content]\naws_access_key_id = AKIA"),
+        "{credentials}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(data.join("aws/credentials"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "credentials must be private");
+    }
+
+    // A token minted by another process while `up` runs, for the issuer `up` serves.
+    let out = rolechain(&[
+        "cluster",
+        "token",
+        "--data-dir",
+        &data_arg,
+        "--cluster",
+        "development-cluster",
+        "--namespace",
+        "default",
+        "--service-account",
+        "my-service-account",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_string();
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        claims["sub"],
+        "system:serviceaccount:default:my-service-account"
+    );
+    assert_eq!(claims["aud"][0], "sts.amazonaws.com");
+    let issuer = claims["iss"].as_str().unwrap();
+    assert!(issuer.starts_with(&format!("{base}/id/")), "{issuer}");
+    let path = issuer.trim_start_matches(&base);
+    let discovery = http_get(&addr, &format!("{path}/.well-known/openid-configuration"));
+    assert!(
+        discovery.contains(&format!("\"issuer\":\"{issuer}\"")),
+        "{discovery}"
+    );
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[0])
+            .unwrap(),
+    )
+    .unwrap();
+    let kid = header["kid"].as_str().unwrap();
+    assert!(http_get(&addr, &format!("{path}/keys")).contains(kid));
+
+    let unknown = rolechain(&[
+        "cluster",
+        "token",
+        "--data-dir",
+        &data_arg,
+        "--cluster",
+        "nope",
+        "--namespace",
+        "default",
+        "--service-account",
+        "x",
+    ]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("no local cluster named nope"));
+
+    // SIGTERM stops it gracefully.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("rolechain up: stopped")),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn cluster_token_without_a_data_dir_says_what_to_do() {
+    let out = rolechain(&[
+        "cluster",
+        "token",
+        "--data-dir",
+        "/nonexistent/rolechain",
+        "--cluster",
+        "development-cluster",
+        "--namespace",
+        "default",
+        "--service-account",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("run `rolechain up --data-dir /nonexistent/rolechain` once"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -17,9 +17,94 @@ use crate::service::{ApiAction, ApiRequest};
 pub(crate) const UNKNOWN: &str = "unknown";
 
 /// Unsigned requests that matched no internal route: AWS's answer to a request without
-/// credentials. S3's anonymous access will need a hook here once S3 exists.
+/// credentials, except for the Query actions a service serves unsigned
+/// ([`AwsService::unsigned_actions`](crate::AwsService::unsigned_actions), STS's
+/// `AssumeRoleWithWebIdentity`), which go to that service. S3's anonymous access will need a
+/// hook here once S3 exists.
 pub(crate) async fn unsigned(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    handle(&shared, req).await
+    let wanted = shared
+        .services
+        .values()
+        .any(|s| !s.unsigned_actions().is_empty());
+    if !wanted || !matches!(req.method(), &http::Method::POST | &http::Method::GET) {
+        return handle(&shared, req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let meta = parts
+        .extensions
+        .get::<RequestMeta>()
+        .cloned()
+        .unwrap_or_else(RequestMeta::detached);
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = match read_body(body, shared.config.max_body_bytes, declared).await {
+        Ok(body) => body,
+        // Not worth a distinct answer: without credentials the request is refused anyway.
+        Err(_) => Bytes::new(),
+    };
+    let action = query_action(parts.uri.query().unwrap_or(""), &parts.headers, &body);
+    let target = action.as_deref().and_then(|action| {
+        shared
+            .services
+            .values()
+            .find(|s| s.unsigned_actions().contains(&action))
+            .cloned()
+    });
+    let Some(service) = target else {
+        return handle(&shared, Request::from_parts(parts, Body::from(body))).await;
+    };
+    let name = service.signing_name();
+    let api = ApiRequest {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+        scope: sigv4::CredentialScope {
+            access_key_id: String::new(),
+            date: String::new(),
+            region: String::new(),
+            service: name.to_string(),
+        },
+        security_token: None,
+        auth_location: sigv4::AuthLocation::Header,
+        source_ip: meta.peer.ip(),
+        request_id: meta.request_id.clone(),
+        received_at: meta.received_at,
+    };
+    let resp = service.handle(api).await;
+    let action = resp
+        .extensions()
+        .get::<ApiAction>()
+        .map_or(UNKNOWN, |a| a.0);
+    route(resp, name, action)
+}
+
+/// The Query `Action` of an unsigned request: from the query string, else from a form body.
+fn query_action(query: &str, headers: &http::HeaderMap, body: &[u8]) -> Option<String> {
+    let from = |bytes: &[u8]| {
+        awswire::Params::parse(bytes)
+            .ok()
+            .and_then(|p| p.get("Action").map(str::to_owned))
+    };
+    if let Some(action) = from(query.as_bytes()) {
+        return Some(action);
+    }
+    let form = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if form {
+        from(body)
+    } else {
+        None
+    }
 }
 
 /// Routes a request that carries (or should carry) SigV4 authentication.

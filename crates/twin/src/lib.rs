@@ -69,19 +69,25 @@
 
 mod admin;
 mod auth;
+pub mod authz;
 mod config;
 mod decisions;
 mod front_door;
 mod front_door_errors;
+pub mod iam_service;
 mod ids;
 mod issuers;
 mod metrics;
 mod server;
 mod service;
+pub mod state_auth;
+pub mod sts;
 
 pub use auth::{ApiError, AuthFailure, AuthenticatedCaller, Authenticator, CallerKey};
+pub use authz::{Authorizer, AuthzDenied, AuthzError, CallerPolicies};
 pub use config::{TwinConfig, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES};
 pub use decisions::{DecisionEntry, DecisionLog, DecisionRecord, VerdictFilter};
+pub use iam_service::IamService;
 pub use ids::log_fingerprint;
 pub use issuers::{
     derive_issuer_id, is_valid_issuer_id, issuer_url, IssuerRegistry, IssuerRegistryError,
@@ -90,6 +96,8 @@ pub use issuers::{
 pub use metrics::Metrics;
 pub use server::{Readiness, ReadinessHold, TwinError, TwinServer};
 pub use service::{ApiAction, ApiRequest, AwsService, BoxFuture};
+pub use state_auth::StoreAuthenticator;
+pub use sts::{StsConfig, StsService};
 
 /// The body type of [`Response`].
 pub use axum::body::Body;

@@ -37,6 +37,16 @@ pub trait AwsService: Send + Sync + 'static {
     fn max_body_bytes(&self) -> Option<usize> {
         None
     }
+
+    /// Query-protocol actions this service answers **without** SigV4, as AWS does for STS's
+    /// `AssumeRoleWithWebIdentity` and `AssumeRoleWithSAML` (the token or assertion is the
+    /// credential). An unsigned request whose `Action` (query string or form body) is one of
+    /// these reaches [`handle`](Self::handle) with [`ApiRequest::is_signed`] false; every other
+    /// unsigned request is answered `MissingAuthenticationToken` by the front door. Default:
+    /// none.
+    fn unsigned_actions(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// The action a response answered, for the `action` label of
@@ -95,6 +105,14 @@ impl std::fmt::Debug for ApiRequest {
 }
 
 impl ApiRequest {
+    /// False for an unsigned request the front door let through for one of the service's
+    /// [`unsigned_actions`](AwsService::unsigned_actions): its [`scope`](Self::scope) is then a
+    /// placeholder (empty access key id and date, the service's signing name) and
+    /// [`authenticate`](Self::authenticate) fails with `MissingAuthenticationToken`.
+    pub fn is_signed(&self) -> bool {
+        !self.scope.access_key_id.is_empty()
+    }
+
     /// The access key id the request was signed with.
     pub fn access_key_id(&self) -> &str {
         &self.scope.access_key_id

@@ -1,0 +1,412 @@
+//! The twin's IAM service: the Query protocol (`Version=2010-05-08`) on signing name `iam`,
+//! IAM's global endpoint (credential scope region `us-east-1`, though any region is accepted, as
+//! the twin has one endpoint for every region).
+//!
+//! Every request is
+//!
+//! 1. authenticated with [`StoreAuthenticator`] (`InvalidClientTokenId`, `ExpiredToken`,
+//!    `SignatureDoesNotMatch`, …);
+//! 2. parsed and validated against botocore's IAM model (`InvalidAction`, `ValidationError`
+//!    listing every failed member);
+//! 3. authorized with [`Authorizer`]: action `iam:{Action}` on the resource's ARN in the
+//!    caller's account (`AccessDenied` with AWS's message; the decision, allowed or denied,
+//!    goes to the decision log);
+//! 4. carried out on the [`twin_state::Store`], whose errors carry IAM's codes
+//!    (`NoSuchEntity` 404, `EntityAlreadyExists` 409, `DeleteConflict` 409,
+//!    `MalformedPolicyDocument` 400 naming the element, `LimitExceeded` 409, …).
+//!
+//! All of it runs on tokio's blocking pool (`spawn_blocking`): the store is synchronous and
+//! fsyncs on every mutation.
+//!
+//! | resource | ARN authorized |
+//! | --- | --- |
+//! | a role | `arn:aws:iam::ACCOUNT:role/PATH/NAME` (the role's own path when it exists) |
+//! | a managed policy | the policy ARN given (another account's: denied, no resource policy allows) |
+//! | an OIDC provider | `arn:aws:iam::ACCOUNT:oidc-provider/HOST/PATH` |
+//! | a user | `arn:aws:iam::ACCOUNT:user/NAME` |
+//! | `ListRoles` / `ListPolicies` | `arn:aws:iam::ACCOUNT:role/` / `…:policy/` (as AWS names them in denials) |
+//! | `ListOpenIDConnectProviders`, `SimulateCustomPolicy` | `*` |
+//!
+//! Policy documents in responses are percent-encoded as IAM sends them
+//! ([`awswire::iam_policy_encode`]); trust policies show the ARNs of principals that still exist
+//! and the raw unique id (`AROA…`) of those deleted since.
+
+mod oidc;
+mod policies;
+mod render;
+mod roles;
+mod simulate;
+
+use std::sync::Arc;
+
+use awswire::{
+    iam_policy_encode, query_empty_response, query_response, AwsError, Element, HttpResponse,
+    QueryRequest, IAM,
+};
+use http::StatusCode;
+use time::OffsetDateTime;
+use twin_state::{Paging, StateError, Store};
+
+use crate::auth::AuthenticatedCaller;
+use crate::authz::Authorizer;
+use crate::decisions::DecisionLog;
+use crate::service::{ApiAction, ApiRequest, AwsService, BoxFuture};
+use crate::state_auth::StoreAuthenticator;
+use crate::Response;
+
+/// The actions the twin's IAM answers; anything else is `InvalidAction`.
+pub const OPERATIONS: &[&str] = &[
+    "CreateRole",
+    "GetRole",
+    "DeleteRole",
+    "ListRoles",
+    "UpdateRole",
+    "UpdateAssumeRolePolicy",
+    "TagRole",
+    "UntagRole",
+    "ListRoleTags",
+    "PutRolePolicy",
+    "GetRolePolicy",
+    "DeleteRolePolicy",
+    "ListRolePolicies",
+    "CreatePolicy",
+    "GetPolicy",
+    "DeletePolicy",
+    "ListPolicies",
+    "CreatePolicyVersion",
+    "GetPolicyVersion",
+    "ListPolicyVersions",
+    "DeletePolicyVersion",
+    "SetDefaultPolicyVersion",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "ListAttachedRolePolicies",
+    "PutRolePermissionsBoundary",
+    "DeleteRolePermissionsBoundary",
+    "CreateOpenIDConnectProvider",
+    "GetOpenIDConnectProvider",
+    "ListOpenIDConnectProviders",
+    "DeleteOpenIDConnectProvider",
+    "AddClientIDToOpenIDConnectProvider",
+    "RemoveClientIDFromOpenIDConnectProvider",
+    "UpdateOpenIDConnectProviderThumbprint",
+    "GetUser",
+    "SimulatePrincipalPolicy",
+    "SimulateCustomPolicy",
+];
+
+/// The IAM service handler. Register it with [`TwinServer::register`](crate::TwinServer::register).
+#[derive(Debug, Clone)]
+pub struct IamService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<Store>,
+    auth: StoreAuthenticator,
+    authz: Authorizer,
+}
+
+impl IamService {
+    /// IAM over `store`, recording decisions into `decisions` (give it
+    /// [`TwinServer::decisions`](crate::TwinServer::decisions)).
+    pub fn new(store: Arc<Store>, decisions: DecisionLog) -> Self {
+        IamService {
+            inner: Arc::new(Inner {
+                auth: StoreAuthenticator::new(Arc::clone(&store)),
+                authz: Authorizer::new(Arc::clone(&store), decisions),
+                store,
+            }),
+        }
+    }
+}
+
+impl AwsService for IamService {
+    fn signing_name(&self) -> &'static str {
+        "iam"
+    }
+
+    fn handle(&self, req: ApiRequest) -> BoxFuture<'_, Response> {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            let request_id = req.request_id.clone();
+            let joined = tokio::task::spawn_blocking(move || inner.serve(&req)).await;
+            let (reply, action) = match joined {
+                Ok(out) => out,
+                Err(e) => {
+                    tracing::error!(error = %e, "IAM handler task failed");
+                    (
+                        Reply::Aws(AwsError::service_failure(
+                            "The request processing has failed because of an unknown error, exception or failure.",
+                        )),
+                        None,
+                    )
+                }
+            };
+            let mut resp = match reply {
+                Reply::Http(h) => to_response(h),
+                Reply::Aws(e) => to_response(e.to_query_response(&IAM, &request_id)),
+                Reply::Front(resp) => resp,
+            };
+            if let Some(action) = action {
+                resp.extensions_mut().insert(ApiAction(action));
+            }
+            resp
+        })
+    }
+}
+
+/// What a request ends with.
+enum Reply {
+    /// A built response.
+    Http(HttpResponse),
+    /// An IAM error.
+    Aws(AwsError),
+    /// An authentication failure, in the front door's shape.
+    Front(Response),
+}
+
+fn to_response(h: HttpResponse) -> Response {
+    let mut resp = Response::new(crate::Body::from(h.body));
+    *resp.status_mut() =
+        StatusCode::from_u16(h.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in h.headers {
+        if name.eq_ignore_ascii_case("x-amzn-RequestId") {
+            // The server sets it on every response.
+            continue;
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    resp
+}
+
+impl Inner {
+    fn serve(&self, req: &ApiRequest) -> (Reply, Option<&'static str>) {
+        let caller = match req.authenticate(&self.auth, OffsetDateTime::now_utc()) {
+            Ok(caller) => caller,
+            Err(e) => return (Reply::Front(req.error_response(&e)), None),
+        };
+        let form = req
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        let query = match QueryRequest::parse(
+            &IAM,
+            req.uri.query().unwrap_or(""),
+            form.then_some(&req.body[..]),
+            OPERATIONS,
+        ) {
+            Ok(q) => q,
+            Err(e) => return (Reply::Aws(e), None),
+        };
+        let action = OPERATIONS.iter().copied().find(|o| *o == query.action());
+        let Some(account) = caller.principal.account().map(str::to_string) else {
+            return (
+                Reply::Aws(AwsError::access_denied(format!(
+                    "{} cannot call IAM.",
+                    caller.arn()
+                ))),
+                action,
+            );
+        };
+        let call = Call {
+            inner: self,
+            req,
+            query: &query,
+            caller,
+            account,
+        };
+        let reply = match call.dispatch() {
+            Ok(h) => Reply::Http(h),
+            Err(e) => Reply::Aws(e),
+        };
+        (reply, action)
+    }
+}
+
+/// One authenticated, parsed request.
+pub(crate) struct Call<'a> {
+    inner: &'a Inner,
+    req: &'a ApiRequest,
+    query: &'a QueryRequest,
+    caller: AuthenticatedCaller,
+    /// The caller's account: every resource it names by name is in it.
+    account: String,
+}
+
+/// The result type of the actions.
+type Out = Result<HttpResponse, AwsError>;
+
+impl Call<'_> {
+    fn dispatch(&self) -> Out {
+        match self.query.action() {
+            "CreateRole" => self.create_role(),
+            "GetRole" => self.get_role(),
+            "DeleteRole" => self.delete_role(),
+            "ListRoles" => self.list_roles(),
+            "UpdateRole" => self.update_role(),
+            "UpdateAssumeRolePolicy" => self.update_assume_role_policy(),
+            "TagRole" => self.tag_role(),
+            "UntagRole" => self.untag_role(),
+            "ListRoleTags" => self.list_role_tags(),
+            "PutRolePolicy" => self.put_role_policy(),
+            "GetRolePolicy" => self.get_role_policy(),
+            "DeleteRolePolicy" => self.delete_role_policy(),
+            "ListRolePolicies" => self.list_role_policies(),
+            "CreatePolicy" => self.create_policy(),
+            "GetPolicy" => self.get_policy(),
+            "DeletePolicy" => self.delete_policy(),
+            "ListPolicies" => self.list_policies(),
+            "CreatePolicyVersion" => self.create_policy_version(),
+            "GetPolicyVersion" => self.get_policy_version(),
+            "ListPolicyVersions" => self.list_policy_versions(),
+            "DeletePolicyVersion" => self.delete_policy_version(),
+            "SetDefaultPolicyVersion" => self.set_default_policy_version(),
+            "AttachRolePolicy" => self.attach_role_policy(),
+            "DetachRolePolicy" => self.detach_role_policy(),
+            "ListAttachedRolePolicies" => self.list_attached_role_policies(),
+            "PutRolePermissionsBoundary" => self.put_role_permissions_boundary(),
+            "DeleteRolePermissionsBoundary" => self.delete_role_permissions_boundary(),
+            "CreateOpenIDConnectProvider" => self.create_oidc_provider(),
+            "GetOpenIDConnectProvider" => self.get_oidc_provider(),
+            "ListOpenIDConnectProviders" => self.list_oidc_providers(),
+            "DeleteOpenIDConnectProvider" => self.delete_oidc_provider(),
+            "AddClientIDToOpenIDConnectProvider" => self.add_client_id(),
+            "RemoveClientIDFromOpenIDConnectProvider" => self.remove_client_id(),
+            "UpdateOpenIDConnectProviderThumbprint" => self.update_thumbprints(),
+            "GetUser" => self.get_user(),
+            "SimulatePrincipalPolicy" => self.simulate_principal_policy(),
+            "SimulateCustomPolicy" => self.simulate_custom_policy(),
+            other => Err(AwsError::unknown_operation(other, IAM.version)),
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn action(&self) -> &str {
+        self.query.action()
+    }
+
+    /// Authorizes `iam:{Action}` on `resource`, owned by the account in its ARN (the caller's
+    /// when the ARN names none, e.g. `*`).
+    fn authorize(&self, resource: &str) -> Result<(), AwsError> {
+        self.authorize_with(resource, &|_| {})
+    }
+
+    /// [`authorize`](Self::authorize) with request-specific context keys (`aws:TagKeys`, …).
+    fn authorize_with(
+        &self,
+        resource: &str,
+        extra: &dyn Fn(&mut iam::RequestContext),
+    ) -> Result<(), AwsError> {
+        let owner = resource
+            .parse::<iam::Arn>()
+            .ok()
+            .map(|a| a.account)
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| self.account.clone());
+        let action = format!("iam:{}", self.action());
+        self.inner
+            .authz
+            .authorize_request(
+                self.req,
+                &self.caller,
+                &action,
+                resource,
+                &owner,
+                None,
+                extra,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_aws_error(&action, &self.caller.arn(), resource))
+    }
+
+    /// The ARN of role `name` in the caller's account: the live role's (with its path), or
+    /// `role/NAME` when there is none.
+    fn role_arn(&self, name: &str) -> Result<String, AwsError> {
+        match self.store().get_role(&self.account, name) {
+            Ok(role) => Ok(role.arn),
+            Err(StateError::NoSuchEntity(_)) => {
+                Ok(format!("arn:aws:iam::{}:role/{name}", self.account))
+            }
+            Err(e) => Err(state_error(e)),
+        }
+    }
+
+    /// A success response with a `{Action}Result`.
+    fn ok(&self, build: impl FnOnce(&mut Element<'_>)) -> Out {
+        Ok(query_response(
+            &IAM,
+            self.action(),
+            &self.req.request_id,
+            build,
+        ))
+    }
+
+    /// A success response without output.
+    fn done(&self) -> Out {
+        Ok(query_empty_response(
+            &IAM,
+            self.action(),
+            &self.req.request_id,
+        ))
+    }
+
+    /// `Marker` and `MaxItems`, already read by the validator.
+    fn paging(marker: Option<String>, max_items: Option<i64>) -> Paging {
+        Paging {
+            marker,
+            max_items: max_items.and_then(|n| u32::try_from(n).ok()),
+        }
+    }
+}
+
+/// IAM's error for a store failure: its code, status and message; the twin's own failures
+/// (500) are logged and answered with a generic `ServiceFailure`.
+pub(crate) fn state_error(e: StateError) -> AwsError {
+    if e.is_client_error() {
+        AwsError::new(e.code(), e.to_string(), e.http_status())
+    } else {
+        tracing::error!(error = %e, "IAM store operation failed");
+        AwsError::service_failure(
+            "The request processing has failed because of an unknown error, exception or failure.",
+        )
+    }
+}
+
+/// A policy document as IAM returns it (percent-encoded).
+pub(crate) fn encoded(document: &str) -> String {
+    iam_policy_encode(document)
+}
+
+/// `policyVersionIdType`: `v[1-9][0-9]*(\.[A-Za-z0-9-]*)?`.
+pub(crate) const VERSION_ID: awswire::StrRule =
+    awswire::StrRule::ANY.pattern(awswire::pattern::Pattern {
+        regex: r"v[1-9][0-9]*(\.[A-Za-z0-9-]*)?",
+        matches: |s| {
+            let Some(rest) = s.strip_prefix('v') else {
+                return false;
+            };
+            let (num, suffix) = match rest.find('.') {
+                Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+                None => (rest, None),
+            };
+            !num.is_empty()
+                && !num.starts_with('0')
+                && num.bytes().all(|b| b.is_ascii_digit())
+                && suffix.is_none_or(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        },
+    });
+
+/// `existingUserNameType`.
+pub(crate) const USER_NAME: awswire::StrRule =
+    awswire::StrRule::len(1, 128).pattern(awswire::pattern::ENTITY_NAME);

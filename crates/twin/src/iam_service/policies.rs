@@ -1,0 +1,253 @@
+//! Customer managed policies, their versions, attachments and permissions boundaries.
+
+use awswire::{rules, StrRule, Validator};
+use twin_state::{CreatePolicy, ListPolicies, PolicyScope};
+
+use super::{render, state_error, Call, Out, VERSION_ID};
+
+const SCOPE: StrRule = StrRule::ANY.one_of(&["All", "AWS", "Local"]);
+const USAGE: StrRule = StrRule::ANY.one_of(&["PermissionsPolicy", "PermissionsBoundary"]);
+
+impl Call<'_> {
+    fn policy_arn(v: &mut Validator<'_>) -> String {
+        v.required_str("PolicyArn", &rules::IAM_ARN)
+    }
+
+    pub(super) fn create_policy(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = v.required_str("PolicyName", &rules::POLICY_NAME);
+        let path = v.str("Path", &rules::POLICY_PATH);
+        let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
+        let description = v.str("Description", &rules::POLICY_DESCRIPTION);
+        // Tags are validated as IAM does; the twin's policies do not keep them.
+        let _tags = super::roles::read_tags(&mut v, false);
+        v.finish()?;
+        let shown_path = path.clone().unwrap_or_else(|| "/".to_string());
+        self.authorize(&format!(
+            "arn:aws:iam::{}:policy{shown_path}{name}",
+            self.account
+        ))?;
+        let policy = self
+            .store()
+            .create_policy(&CreatePolicy {
+                account: self.account.clone(),
+                name,
+                path,
+                document,
+                description,
+            })
+            .map_err(state_error)?;
+        self.ok(|r| {
+            r.child("Policy", |e| render::policy(e, &policy));
+        })
+    }
+
+    pub(super) fn get_policy(&self) -> Out {
+        let mut v = self.query.validator();
+        let arn = Self::policy_arn(&mut v);
+        v.finish()?;
+        self.authorize(&arn)?;
+        let policy = self.store().get_policy(&arn).map_err(state_error)?;
+        self.ok(|r| {
+            r.child("Policy", |e| render::policy(e, &policy));
+        })
+    }
+
+    pub(super) fn delete_policy(&self) -> Out {
+        let mut v = self.query.validator();
+        let arn = Self::policy_arn(&mut v);
+        v.finish()?;
+        self.authorize(&arn)?;
+        self.store().delete_policy(&arn).map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn list_policies(&self) -> Out {
+        let mut v = self.query.validator();
+        let scope = v.str("Scope", &SCOPE);
+        let only_attached = v.bool("OnlyAttached").unwrap_or(false);
+        let prefix = v.str("PathPrefix", &rules::POLICY_PATH);
+        let _usage = v.str("PolicyUsageFilter", &USAGE);
+        let marker = v.str("Marker", &rules::MARKER);
+        let max = v.int("MaxItems", &rules::MAX_ITEMS);
+        v.finish()?;
+        self.authorize(&format!("arn:aws:iam::{}:policy/", self.account))?;
+        let scope = match scope.as_deref() {
+            Some("AWS") => PolicyScope::Aws,
+            Some("Local") => PolicyScope::Local,
+            _ => PolicyScope::All,
+        };
+        let page = self
+            .store()
+            .list_policies(
+                &self.account,
+                &ListPolicies {
+                    scope,
+                    only_attached,
+                    path_prefix: prefix,
+                    paging: Self::paging(marker, max),
+                },
+            )
+            .map_err(state_error)?;
+        self.ok(|r| {
+            r.list("Policies", &page.items, render::policy);
+            render::page_end(r, page.is_truncated, page.marker.as_deref());
+        })
+    }
+
+    pub(super) fn create_policy_version(&self) -> Out {
+        let mut v = self.query.validator();
+        let arn = Self::policy_arn(&mut v);
+        let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
+        let set_default = v.bool("SetAsDefault").unwrap_or(false);
+        v.finish()?;
+        self.authorize(&arn)?;
+        let version = self
+            .store()
+            .create_policy_version(&arn, &document, set_default)
+            .map_err(state_error)?;
+        self.ok(|r| {
+            r.child("PolicyVersion", |e| render::version(e, &version, false));
+        })
+    }
+
+    pub(super) fn get_policy_version(&self) -> Out {
+        let mut v = self.query.validator();
+        let arn = Self::policy_arn(&mut v);
+        let id = v.required_str("VersionId", &VERSION_ID);
+        v.finish()?;
+        self.authorize(&arn)?;
+        let version = self
+            .store()
+            .get_policy_version(&arn, &id)
+            .map_err(state_error)?;
+        self.ok(|r| {
+            r.child("PolicyVersion", |e| render::version(e, &version, true));
+        })
+    }
+
+    pub(super) fn list_policy_versions(&self) -> Out {
+        let mut v = self.query.validator();
+        let arn = Self::policy_arn(&mut v);
+        let _marker = v.str("Marker", &rules::MARKER);
+        let _max = v.int("MaxItems", &rules::MAX_ITEMS);
+        v.finish()?;
+        self.authorize(&arn)?;
+        // At most five versions: always one page.
+        let mut versions = self
+            .store()
+            .list_policy_versions(&arn)
+            .map_err(state_error)?;
+        // IAM lists the newest first.
+        versions.reverse();
+        self.ok(|r| {
+            r.list("Versions", &versions, |e, ver| {
+                render::version(e, ver, false)
+            });
+            r.bool("IsTruncated", false);
+        })
+    }
+
+    pub(super) fn delete_policy_version(&self) -> Out {
+        let mut v = self.query.validator();
+        let arn = Self::policy_arn(&mut v);
+        let id = v.required_str("VersionId", &VERSION_ID);
+        v.finish()?;
+        self.authorize(&arn)?;
+        self.store()
+            .delete_policy_version(&arn, &id)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn set_default_policy_version(&self) -> Out {
+        let mut v = self.query.validator();
+        let arn = Self::policy_arn(&mut v);
+        let id = v.required_str("VersionId", &VERSION_ID);
+        v.finish()?;
+        self.authorize(&arn)?;
+        self.store()
+            .set_default_policy_version(&arn, &id)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    /// `RoleName` and `PolicyArn`, then authorization on the role with `iam:PolicyARN`.
+    fn role_and_policy(&self, member: &str) -> Result<(String, String), awswire::AwsError> {
+        let mut v = self.query.validator();
+        let name = v.required_str("RoleName", &rules::ROLE_NAME);
+        let arn = v.required_str(member, &rules::IAM_ARN);
+        v.finish()?;
+        let role_arn = self.role_arn(&name)?;
+        let policy = arn.clone();
+        let key = if member == "PermissionsBoundary" {
+            "iam:PermissionsBoundary"
+        } else {
+            "iam:PolicyARN"
+        };
+        self.authorize_with(&role_arn, &|ctx| {
+            ctx.set(key, &policy);
+        })?;
+        Ok((name, arn))
+    }
+
+    pub(super) fn attach_role_policy(&self) -> Out {
+        let (name, arn) = self.role_and_policy("PolicyArn")?;
+        self.store()
+            .attach_role_policy(&self.account, &name, &arn)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn detach_role_policy(&self) -> Out {
+        let (name, arn) = self.role_and_policy("PolicyArn")?;
+        self.store()
+            .detach_role_policy(&self.account, &name, &arn)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn list_attached_role_policies(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = v.required_str("RoleName", &rules::ROLE_NAME);
+        let prefix = v.str("PathPrefix", &rules::POLICY_PATH);
+        let marker = v.str("Marker", &rules::MARKER);
+        let max = v.int("MaxItems", &rules::MAX_ITEMS);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        let page = self
+            .store()
+            .list_attached_role_policies(
+                &self.account,
+                &name,
+                prefix.as_deref(),
+                &Self::paging(marker, max),
+            )
+            .map_err(state_error)?;
+        self.ok(|r| {
+            r.list("AttachedPolicies", &page.items, |e, p| {
+                e.text("PolicyName", &p.name).text("PolicyArn", &p.arn);
+            });
+            render::page_end(r, page.is_truncated, page.marker.as_deref());
+        })
+    }
+
+    pub(super) fn put_role_permissions_boundary(&self) -> Out {
+        let (name, arn) = self.role_and_policy("PermissionsBoundary")?;
+        self.store()
+            .put_role_permissions_boundary(&self.account, &name, &arn)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn delete_role_permissions_boundary(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = v.required_str("RoleName", &rules::ROLE_NAME);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        self.store()
+            .delete_role_permissions_boundary(&self.account, &name)
+            .map_err(state_error)?;
+        self.done()
+    }
+}

@@ -1,0 +1,271 @@
+//! Roles, their tags and inline policies.
+
+use awswire::{rules, Validator};
+use twin_state::{CreateRole, Tag};
+
+use super::{render, state_error, Call, Out};
+
+/// Reads a `Tags` member list (`Tags.member.N.Key`/`Value`).
+pub(crate) fn read_tags(v: &mut Validator<'_>, required: bool) -> Vec<Tag> {
+    let rule = if required {
+        rules::TAG_LIST.required()
+    } else {
+        rules::TAG_LIST
+    };
+    v.struct_list("Tags", &rule)
+        .iter()
+        .map(|t| {
+            Tag::new(
+                v.required_str(t.member("Key"), &rules::TAG_KEY),
+                v.required_str(t.member("Value"), &rules::TAG_VALUE),
+            )
+        })
+        .collect()
+}
+
+impl Call<'_> {
+    fn role_name(&self, v: &mut Validator<'_>) -> String {
+        v.required_str("RoleName", &rules::ROLE_NAME)
+    }
+
+    pub(super) fn create_role(&self) -> Out {
+        let mut v = self.query.validator();
+        let path = v.str("Path", &rules::PATH);
+        let name = self.role_name(&mut v);
+        let document = v.required_str("AssumeRolePolicyDocument", &rules::POLICY_DOCUMENT);
+        let description = v.str("Description", &rules::ROLE_DESCRIPTION);
+        let max = v.int("MaxSessionDuration", &rules::MAX_SESSION_DURATION);
+        let boundary = v.str("PermissionsBoundary", &rules::IAM_ARN);
+        let tags = read_tags(&mut v, false);
+        v.finish()?;
+        let shown_path = path.clone().unwrap_or_else(|| "/".to_string());
+        self.authorize(&format!(
+            "arn:aws:iam::{}:role{shown_path}{name}",
+            self.account
+        ))?;
+        let role = self
+            .store()
+            .create_role(&CreateRole {
+                account: self.account.clone(),
+                name,
+                path,
+                assume_role_policy: document,
+                description,
+                max_session_duration: max.and_then(|m| u32::try_from(m).ok()),
+                permissions_boundary: boundary,
+                tags,
+            })
+            .map_err(state_error)?;
+        let trust = self
+            .store()
+            .render_policy(&role.assume_role_policy)
+            .map_err(state_error)?;
+        self.ok(|r| {
+            r.child("Role", |e| render::role(e, &role, &trust, true));
+        })
+    }
+
+    pub(super) fn get_role(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        let (role, trust) = self
+            .store()
+            .get_role_rendered(&self.account, &name)
+            .map_err(state_error)?;
+        self.ok(|r| {
+            r.child("Role", |e| render::role(e, &role, &trust, true));
+        })
+    }
+
+    pub(super) fn delete_role(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        self.store()
+            .delete_role(&self.account, &name)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn list_roles(&self) -> Out {
+        let mut v = self.query.validator();
+        let prefix = v.str("PathPrefix", &rules::PATH_PREFIX);
+        let marker = v.str("Marker", &rules::MARKER);
+        let max = v.int("MaxItems", &rules::MAX_ITEMS);
+        v.finish()?;
+        self.authorize(&format!(
+            "arn:aws:iam::{}:role{}",
+            self.account,
+            prefix.as_deref().unwrap_or("/")
+        ))?;
+        let page = self
+            .store()
+            .list_roles(&self.account, prefix.as_deref(), &Self::paging(marker, max))
+            .map_err(state_error)?;
+        let mut shown = Vec::with_capacity(page.items.len());
+        for role in &page.items {
+            let trust = self
+                .store()
+                .render_policy(&role.assume_role_policy)
+                .map_err(state_error)?;
+            shown.push((role, trust));
+        }
+        self.ok(|r| {
+            r.list("Roles", &shown, |e, (role, trust)| {
+                render::role(e, role, trust, false);
+            });
+            render::page_end(r, page.is_truncated, page.marker.as_deref());
+        })
+    }
+
+    pub(super) fn update_role(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        let description = v.str("Description", &rules::ROLE_DESCRIPTION);
+        let max = v.int("MaxSessionDuration", &rules::MAX_SESSION_DURATION);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        self.store()
+            .update_role(
+                &self.account,
+                &name,
+                description.as_deref(),
+                max.and_then(|m| u32::try_from(m).ok()),
+            )
+            .map_err(state_error)?;
+        self.ok(|_| {})
+    }
+
+    pub(super) fn update_assume_role_policy(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        self.store()
+            .update_assume_role_policy(&self.account, &name, &document)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn tag_role(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        let tags = read_tags(&mut v, true);
+        v.finish()?;
+        let arn = self.role_arn(&name)?;
+        let keys: Vec<String> = tags.iter().map(|t| t.key.clone()).collect();
+        let request_tags: Vec<(String, String)> = tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect();
+        self.authorize_with(&arn, &|ctx| {
+            ctx.set_multi("aws:TagKeys", keys.iter().cloned());
+            for (k, val) in &request_tags {
+                ctx.set(&format!("aws:RequestTag/{k}"), val);
+            }
+        })?;
+        self.store()
+            .tag_role(&self.account, &name, &tags)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn untag_role(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        let keys = v.str_list("TagKeys", &rules::TAG_LIST.required(), &rules::TAG_KEY);
+        v.finish()?;
+        let arn = self.role_arn(&name)?;
+        self.authorize_with(&arn, &|ctx| {
+            ctx.set_multi("aws:TagKeys", keys.iter().cloned());
+        })?;
+        self.store()
+            .untag_role(&self.account, &name, &keys)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn list_role_tags(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        let marker = v.str("Marker", &rules::MARKER);
+        let max = v.int("MaxItems", &rules::MAX_ITEMS);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        let page = self
+            .store()
+            .list_role_tags(&self.account, &name, &Self::paging(marker, max))
+            .map_err(state_error)?;
+        self.ok(|r| {
+            render::tags(r, &page.items);
+            render::page_end(r, page.is_truncated, page.marker.as_deref());
+        })
+    }
+
+    pub(super) fn put_role_policy(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
+        let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        self.store()
+            .put_role_policy(&self.account, &name, &policy_name, &document)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn get_role_policy(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        let role = self
+            .store()
+            .get_role(&self.account, &name)
+            .map_err(state_error)?;
+        let document = self
+            .store()
+            .get_role_policy(&self.account, &name, &policy_name)
+            .map_err(state_error)?;
+        self.ok(|r| {
+            r.text("RoleName", &role.name)
+                .text("PolicyName", &policy_name)
+                .text("PolicyDocument", &super::encoded(&document));
+        })
+    }
+
+    pub(super) fn delete_role_policy(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        self.store()
+            .delete_role_policy(&self.account, &name, &policy_name)
+            .map_err(state_error)?;
+        self.done()
+    }
+
+    pub(super) fn list_role_policies(&self) -> Out {
+        let mut v = self.query.validator();
+        let name = self.role_name(&mut v);
+        let marker = v.str("Marker", &rules::MARKER);
+        let max = v.int("MaxItems", &rules::MAX_ITEMS);
+        v.finish()?;
+        self.authorize(&self.role_arn(&name)?)?;
+        let page = self
+            .store()
+            .list_role_policies(&self.account, &name, &Self::paging(marker, max))
+            .map_err(state_error)?;
+        self.ok(|r| {
+            r.text_list("PolicyNames", &page.items);
+            render::page_end(r, page.is_truncated, page.marker.as_deref());
+        })
+    }
+}

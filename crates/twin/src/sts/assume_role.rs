@@ -1,0 +1,261 @@
+//! `AssumeRole`.
+
+use std::sync::Arc;
+
+use awswire::{rules, AwsError, HttpResponse, QueryRequest, STS};
+use iam::{IdentityArn, NamedPolicy, PolicySet, Principal, RequestContext};
+use twin_state::{Role, StateError};
+
+use super::common::{
+    check_duration, evaluate_trust, inherited_tags, issue, no_trust, packed_policy_size, read_tags,
+    store_failure, trust_policy, write_assumed_role_user, write_session, Issue, SessionPolicies,
+    SessionTags,
+};
+use super::{blocking, Inner};
+use crate::auth::{describe_principal, AuthenticatedCaller};
+use crate::authz::CallerPolicies;
+use crate::service::ApiRequest;
+
+/// The members of an `AssumeRole` request, validated against the model.
+struct Params {
+    role_arn: String,
+    session_name: String,
+    policies: SessionPolicies,
+    duration: Option<i64>,
+    tags: Vec<twin_state::Tag>,
+    transitive_keys: Vec<String>,
+    external_id: Option<String>,
+    source_identity: Option<String>,
+}
+
+fn read(query: &QueryRequest) -> Result<Params, AwsError> {
+    // The model's member order: RoleArn, RoleSessionName, PolicyArns, Policy, DurationSeconds,
+    // Tags, TransitiveTagKeys, ExternalId, SerialNumber, TokenCode, SourceIdentity.
+    let mut v = query.validator();
+    let role_arn = v.required_str("RoleArn", &rules::STS_ARN);
+    let session_name = v.required_str("RoleSessionName", &rules::ROLE_SESSION_NAME);
+    let policies = SessionPolicies::read(&mut v, &rules::UNRESTRICTED_SESSION_POLICY);
+    let duration = v.int("DurationSeconds", &rules::ROLE_DURATION_SECONDS);
+    let (tags, transitive_keys) = read_tags(&mut v);
+    let external_id = v.str("ExternalId", &rules::EXTERNAL_ID);
+    v.str("SerialNumber", &rules::SERIAL_NUMBER);
+    v.str("TokenCode", &rules::TOKEN_CODE);
+    let source_identity = v.str("SourceIdentity", &rules::SOURCE_IDENTITY);
+    v.finish()?;
+    Ok(Params {
+        role_arn,
+        session_name,
+        policies,
+        duration,
+        tags,
+        transitive_keys,
+        external_id,
+        source_identity,
+    })
+}
+
+/// AWS's `AccessDenied` for an `AssumeRole` the caller may not make. STS does not say why
+/// (nor whether the role exists); the decision log does.
+fn denied(caller: &str, action: &str, role_arn: &str) -> AwsError {
+    AwsError::access_denied(format!(
+        "User: {caller} is not authorized to perform: {action} on resource: {role_arn}"
+    ))
+}
+
+impl Inner {
+    pub(super) async fn assume_role(
+        self: Arc<Self>,
+        req: ApiRequest,
+        query: QueryRequest,
+    ) -> Result<HttpResponse, AwsError> {
+        let caller = self.authenticate(&req).await?;
+        let params = read(&query)?;
+        let inner = Arc::clone(&self);
+        blocking(move || inner.assume_role_sync(&req, &caller, params)).await
+    }
+
+    fn assume_role_sync(
+        &self,
+        req: &ApiRequest,
+        caller: &AuthenticatedCaller,
+        p: Params,
+    ) -> Result<HttpResponse, AwsError> {
+        if matches!(caller.principal, Principal::Root { .. }) {
+            return Err(AwsError::access_denied(
+                "Roles may not be assumed by root accounts.",
+            ));
+        }
+        let caller_arn = describe_principal(&caller.principal);
+        let chained = matches!(caller.principal, Principal::AssumedRole { .. });
+        let caller_session = if chained {
+            self.store
+                .get_session(&caller.access_key_id)
+                .map_err(store_failure)?
+        } else {
+            None
+        };
+
+        let role = self.find_role(&p.role_arn)?;
+        let trust = match &role {
+            Some(role) => trust_policy(role)?,
+            None => no_trust(&p.role_arn),
+        };
+        let resource_account = match &role {
+            Some(role) => role.account.clone(),
+            None => p
+                .role_arn
+                .parse::<iam::Arn>()
+                .map(|a| a.account)
+                .unwrap_or_default(),
+        };
+        let policies = match self.authorizer.caller_policies(caller) {
+            Ok(policies) => policies,
+            // The caller's user or role is gone since it authenticated.
+            Err(StateError::NoSuchEntity(_)) => {
+                return Err(denied(&caller_arn, "sts:AssumeRole", &p.role_arn))
+            }
+            Err(e) => return Err(store_failure(e)),
+        };
+
+        let tags = SessionTags {
+            passed: p.tags.clone(),
+            transitive_keys: p.transitive_keys.clone(),
+            inherited: inherited_tags(caller_session.as_ref()),
+        };
+        let source_identity = p.source_identity.clone().or_else(|| {
+            caller_session
+                .as_ref()
+                .and_then(|s| s.source_identity.clone())
+        });
+        let extra = |ctx: &mut RequestContext| {
+            ctx.set("sts:RoleSessionName", &p.session_name);
+            if let Some(id) = &p.external_id {
+                ctx.set("sts:ExternalId", id);
+            }
+            if let Some(id) = &p.source_identity {
+                ctx.set("sts:SourceIdentity", id);
+            }
+            tags.context(ctx);
+        };
+
+        let mut actions = vec!["sts:AssumeRole"];
+        if tags.any() {
+            actions.push("sts:TagSession");
+        }
+        if p.source_identity.is_some() {
+            actions.push("sts:SetSourceIdentity");
+        }
+        for action in actions {
+            let allowed = self.decide(
+                req,
+                caller,
+                &policies,
+                action,
+                &p.role_arn,
+                &resource_account,
+                &trust,
+                &extra,
+            );
+            if !allowed || role.is_none() {
+                return Err(denied(&caller_arn, action, &p.role_arn));
+            }
+        }
+        let Some(role) = role else {
+            return Err(denied(&caller_arn, "sts:AssumeRole", &p.role_arn));
+        };
+
+        tags.check(&self.config)?;
+        p.policies.check(self, &role.account, &self.config)?;
+        let duration = check_duration(p.duration, chained, &role, &self.config)?;
+        let packed = packed_policy_size(&p.policies, &tags);
+        let session = issue(
+            self,
+            Issue {
+                role: &role,
+                session_name: p.session_name.clone(),
+                now: req.received_at,
+                duration,
+                policies: p.policies,
+                tags,
+                source_identity,
+                chained,
+            },
+        )?
+        .ok_or_else(|| denied(&caller_arn, "sts:AssumeRole", &p.role_arn))?;
+        tracing::info!(
+            role = %session.role_arn,
+            session = %session.session_name,
+            access_key_id = %session.access_key_id,
+            chained,
+            "role assumed"
+        );
+        Ok(awswire::query_response(
+            &STS,
+            "AssumeRole",
+            &req.request_id,
+            |r| {
+                write_session(r, &session);
+                write_assumed_role_user(r, &session);
+                if let Some(packed) = packed {
+                    r.display("PackedPolicySize", packed);
+                }
+                r.opt_text("SourceIdentity", session.source_identity.as_deref());
+            },
+        ))
+    }
+
+    /// The role a `RoleArn` names, if it exists with exactly that ARN (path included).
+    pub(super) fn find_role(&self, role_arn: &str) -> Result<Option<Role>, AwsError> {
+        let Ok(IdentityArn::Role { account, name, .. }) = role_arn.parse::<IdentityArn>() else {
+            return Ok(None);
+        };
+        match self.store.get_role(&account, &name) {
+            Ok(role) if role.arn == role_arn => Ok(Some(role)),
+            Ok(_) | Err(StateError::NoSuchEntity(_)) => Ok(None),
+            Err(e) => Err(store_failure(e)),
+        }
+    }
+
+    /// Evaluates one action of an `AssumeRole` with the trust policy as resource policy and
+    /// the caller's policies, with the context the [`Authorizer`](crate::Authorizer) builds,
+    /// and records the decision. True when allowed.
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        &self,
+        req: &ApiRequest,
+        caller: &AuthenticatedCaller,
+        policies: &CallerPolicies,
+        action: &str,
+        role_arn: &str,
+        resource_account: &str,
+        trust: &NamedPolicy,
+        extra: &dyn Fn(&mut RequestContext),
+    ) -> bool {
+        let mut ctx = RequestContext::new(caller.principal.clone(), action, role_arn);
+        ctx.set_time(req.received_at);
+        ctx.set_source_ip(req.source_ip);
+        ctx.set_principal_tags(&policies.principal_tags);
+        for (k, v) in &policies.keys {
+            ctx.set(k, v);
+        }
+        if !resource_account.is_empty() {
+            ctx.set_resource_account(resource_account);
+        }
+        extra(&mut ctx);
+        let set = PolicySet {
+            identity: &policies.identity,
+            resource: Some(trust),
+            boundary: policies.boundary.as_ref(),
+            session: &policies.session,
+        };
+        let decision = evaluate_trust(&set, &ctx);
+        self.authorizer.record(
+            "sts",
+            action,
+            &describe_principal(&caller.principal),
+            role_arn,
+            &decision,
+        );
+        decision.is_allowed()
+    }
+}

@@ -1,0 +1,351 @@
+//! `AssumeRoleWithWebIdentity`: IRSA's call, unsigned, the token being the credential.
+//!
+//! 1. The members are validated against the model (`WebIdentityToken` 4–20 000 characters,
+//!    never echoed).
+//! 2. The token's `iss` is read **unverified** ([`oidc::peek_issuer`]) only to choose the IAM
+//!    OIDC provider: the one in the **role's** account whose URL is the issuer's host and path
+//!    (the scheme is not compared: IAM stores `https://` URLs, the twin's local issuers are
+//!    `http://`). None: `InvalidIdentityToken` "No OpenIDConnect provider found in your account
+//!    for {iss}".
+//! 3. The token is verified with [`oidc::Verifier::verify`] against that issuer's JWKS, its
+//!    audience against the provider's client IDs; failures answer
+//!    [`oidc::VerifyError::sts_error_code`] with [`oidc::VerifyError::aws_message`] (`Incorrect
+//!    token audience`, `Token expired: …`, …).
+//! 4. The trust policy decides for the principal `Federated` = the provider's ARN, with the
+//!    context keys `{host/path}:sub`, `{host/path}:aud`, `{host/path}:amr` (when the token has
+//!    it), `aws:FederatedProvider`, `sts:RoleSessionName`, and the session tags of the token's
+//!    `https://aws.amazon.com/tags` claim (`aws:RequestTag/K`, `aws:TagKeys`), which also need
+//!    `sts:TagSession`; a `https://aws.amazon.com/source_identity` claim needs
+//!    `sts:SetSourceIdentity`. The decision is recorded; a denial answers `AccessDenied` "Not
+//!    authorized to perform sts:AssumeRoleWithWebIdentity".
+
+use std::sync::Arc;
+
+use awswire::{rules, AwsError, HttpResponse, QueryRequest, STS};
+use iam::{NamedPolicy, PolicySet, Principal, RequestContext};
+use serde_json::{Map, Value};
+use twin_state::{OidcProvider, StateError, Tag};
+
+use super::common::{
+    check_duration, evaluate_trust, issue, no_trust, packed_policy_size, store_failure,
+    trust_policy, write_assumed_role_user, write_session, Issue, SessionPolicies, SessionTags,
+};
+use super::{blocking, Inner};
+use crate::auth::describe_principal;
+use crate::service::ApiRequest;
+
+const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
+const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
+
+struct Params {
+    role_arn: String,
+    session_name: String,
+    token: String,
+    provider_id: Option<String>,
+    policies: SessionPolicies,
+    duration: Option<i64>,
+}
+
+fn read(query: &QueryRequest) -> Result<Params, AwsError> {
+    // The model's member order: RoleArn, RoleSessionName, WebIdentityToken, ProviderId,
+    // PolicyArns, Policy, DurationSeconds.
+    let mut v = query.validator();
+    let role_arn = v.required_str("RoleArn", &rules::STS_ARN);
+    let session_name = v.required_str("RoleSessionName", &rules::ROLE_SESSION_NAME);
+    let token = v.required_str("WebIdentityToken", &rules::WEB_IDENTITY_TOKEN);
+    let provider_id = v.str("ProviderId", &rules::PROVIDER_ID);
+    let policies = SessionPolicies::read(&mut v, &rules::SESSION_POLICY);
+    let duration = v.int("DurationSeconds", &rules::ROLE_DURATION_SECONDS);
+    v.finish()?;
+    Ok(Params {
+        role_arn,
+        session_name,
+        token,
+        provider_id,
+        policies,
+        duration,
+    })
+}
+
+fn not_authorized() -> AwsError {
+    AwsError::access_denied(format!("Not authorized to perform {ACTION}"))
+}
+
+fn token_error(e: &oidc::VerifyError) -> AwsError {
+    AwsError::new(e.sts_error_code(), e.aws_message(), 400)
+}
+
+/// The issuer's host and path, as IAM keys OIDC providers (`oidc-provider/{host/path}`) and
+/// names the trust policy's condition keys (`{host/path}:sub`).
+fn host_path(issuer: &str) -> &str {
+    let rest = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
+        .unwrap_or(issuer);
+    rest.trim_end_matches('/')
+}
+
+/// The session tags of the token's `https://aws.amazon.com/tags` claim:
+/// `{"principal_tags": {"K": ["V"]}, "transitive_tag_keys": ["K"]}`.
+fn claim_tags(claims: &Map<String, Value>) -> Result<(Vec<Tag>, Vec<String>), AwsError> {
+    let Some(claim) = claims.get(TAGS_CLAIM) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let malformed = || {
+        AwsError::invalid_identity_token(format!(
+            "The {TAGS_CLAIM} claim of the web identity token is malformed."
+        ))
+    };
+    let claim = claim.as_object().ok_or_else(malformed)?;
+    let mut tags = Vec::new();
+    if let Some(principal) = claim.get("principal_tags") {
+        for (key, value) in principal.as_object().ok_or_else(malformed)? {
+            let value = match value {
+                Value::String(s) => s.clone(),
+                Value::Array(items) if items.len() == 1 => {
+                    items[0].as_str().ok_or_else(malformed)?.to_string()
+                }
+                _ => return Err(malformed()),
+            };
+            let key_ok = rules::TAG_KEY.pattern.is_none_or(|p| p.is_match(key))
+                && (1..=128).contains(&key.chars().count());
+            let value_ok = rules::TAG_VALUE.pattern.is_none_or(|p| p.is_match(&value))
+                && value.chars().count() <= 256;
+            if !key_ok || !value_ok {
+                return Err(malformed());
+            }
+            tags.push(Tag::new(key.clone(), value));
+        }
+    }
+    let mut keys = Vec::new();
+    if let Some(list) = claim.get("transitive_tag_keys") {
+        for k in list.as_array().ok_or_else(malformed)? {
+            keys.push(k.as_str().ok_or_else(malformed)?.to_string());
+        }
+    }
+    Ok((tags, keys))
+}
+
+impl Inner {
+    pub(super) async fn assume_role_with_web_identity(
+        self: Arc<Self>,
+        req: ApiRequest,
+        query: QueryRequest,
+    ) -> Result<HttpResponse, AwsError> {
+        let p = read(&query)?;
+        if p.provider_id.is_some() {
+            return Err(AwsError::invalid_parameter_value(
+                "ProviderId is only for OAuth 2.0 access tokens; do not pass it with an OpenID Connect ID token.",
+            ));
+        }
+        let issuer = oidc::peek_issuer(&p.token).map_err(|e| token_error(&e))?;
+        let Ok(iam::IdentityArn::Role {
+            account: role_account,
+            ..
+        }) = p.role_arn.parse::<iam::IdentityArn>()
+        else {
+            return Err(not_authorized());
+        };
+
+        let provider_arn = format!(
+            "arn:aws:iam::{role_account}:oidc-provider/{}",
+            host_path(&issuer)
+        );
+        let provider = {
+            let inner = Arc::clone(&self);
+            let arn = provider_arn.clone();
+            blocking(move || match inner.store.get_oidc_provider(&arn) {
+                Ok(p) => Ok(Some(p)),
+                Err(StateError::NoSuchEntity(_)) => Ok(None),
+                Err(e) => Err(store_failure(e)),
+            })
+            .await?
+        };
+        let Some(provider) = provider else {
+            return Err(AwsError::invalid_identity_token(format!(
+                "No OpenIDConnect provider found in your account for {issuer}"
+            )));
+        };
+
+        let client_ids = provider.client_ids.clone();
+        let verified = self
+            .verifier
+            .verify(&p.token, &issuer, |aud| client_ids.iter().any(|c| c == aud))
+            .await
+            .map_err(|e| {
+                tracing::debug!(error = %e, issuer = %issuer, "web identity token rejected");
+                token_error(&e)
+            })?;
+
+        let inner = Arc::clone(&self);
+        blocking(move || inner.web_identity_sync(&req, p, &provider, verified)).await
+    }
+
+    fn web_identity_sync(
+        &self,
+        req: &ApiRequest,
+        p: Params,
+        provider: &OidcProvider,
+        token: oidc::VerifiedToken,
+    ) -> Result<HttpResponse, AwsError> {
+        let prefix = host_path(&token.issuer).to_string();
+        let audience = token
+            .audiences
+            .iter()
+            .find(|a| provider.client_ids.contains(a))
+            .cloned()
+            .unwrap_or_default();
+        let (passed, transitive_keys) = claim_tags(&token.claims)?;
+        let tags = SessionTags {
+            passed,
+            transitive_keys,
+            inherited: Vec::new(),
+        };
+        let source_identity = match token.claims.get(SOURCE_IDENTITY_CLAIM) {
+            None => None,
+            Some(Value::String(s))
+                if rules::SOURCE_IDENTITY.pattern.is_none_or(|p| p.is_match(s)) =>
+            {
+                Some(s.clone())
+            }
+            Some(_) => {
+                return Err(AwsError::invalid_identity_token(format!(
+                    "The {SOURCE_IDENTITY_CLAIM} claim of the web identity token is malformed."
+                )))
+            }
+        };
+        let amr: Option<Vec<String>> = match token.claims.get("amr") {
+            Some(Value::String(s)) => Some(vec![s.clone()]),
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+            ),
+            _ => None,
+        };
+
+        let role = self.find_role(&p.role_arn)?;
+        let trust = match &role {
+            Some(role) => trust_policy(role)?,
+            None => no_trust(&p.role_arn),
+        };
+        let principal = Principal::WebIdentity {
+            provider: provider.arn.clone(),
+        };
+        let extra = |ctx: &mut RequestContext| {
+            ctx.set(&format!("{prefix}:sub"), &token.subject);
+            ctx.set(&format!("{prefix}:aud"), &audience);
+            if let Some(amr) = &amr {
+                ctx.set_multi(&format!("{prefix}:amr"), amr.iter().map(String::as_str));
+            }
+            ctx.set("aws:FederatedProvider", &provider.arn);
+            ctx.set("sts:RoleSessionName", &p.session_name);
+            if let Some(id) = &source_identity {
+                ctx.set("sts:SourceIdentity", id);
+            }
+            tags.context(ctx);
+        };
+        let mut actions = vec![ACTION];
+        if tags.any() {
+            actions.push("sts:TagSession");
+        }
+        if source_identity.is_some() {
+            actions.push("sts:SetSourceIdentity");
+        }
+        for action in actions {
+            let allowed = self.decide_web(
+                req,
+                &principal,
+                action,
+                &p.role_arn,
+                &provider.account,
+                &trust,
+                &extra,
+            );
+            if !allowed || role.is_none() {
+                return Err(not_authorized());
+            }
+        }
+        let Some(role) = role else {
+            return Err(not_authorized());
+        };
+
+        tags.check(&self.config)?;
+        p.policies.check(self, &role.account, &self.config)?;
+        let duration = check_duration(p.duration, false, &role, &self.config)?;
+        let packed = packed_policy_size(&p.policies, &tags);
+        let session = issue(
+            self,
+            Issue {
+                role: &role,
+                session_name: p.session_name.clone(),
+                now: req.received_at,
+                duration,
+                policies: p.policies,
+                tags,
+                source_identity,
+                chained: false,
+            },
+        )?
+        .ok_or_else(not_authorized)?;
+        tracing::info!(
+            role = %session.role_arn,
+            session = %session.session_name,
+            access_key_id = %session.access_key_id,
+            provider = %provider.arn,
+            token = %token.fingerprint,
+            "role assumed with web identity"
+        );
+        Ok(awswire::query_response(
+            &STS,
+            "AssumeRoleWithWebIdentity",
+            &req.request_id,
+            |r| {
+                write_session(r, &session);
+                r.text("SubjectFromWebIdentityToken", &token.subject);
+                write_assumed_role_user(r, &session);
+                if let Some(packed) = packed {
+                    r.display("PackedPolicySize", packed);
+                }
+                r.text("Provider", &token.issuer)
+                    .text("Audience", &audience)
+                    .opt_text("SourceIdentity", session.source_identity.as_deref());
+            },
+        ))
+    }
+
+    /// Evaluates the trust policy alone for a web identity (not an IAM entity: only the trust
+    /// policy can allow) and records the decision.
+    #[allow(clippy::too_many_arguments)]
+    fn decide_web(
+        &self,
+        req: &ApiRequest,
+        principal: &Principal,
+        action: &str,
+        role_arn: &str,
+        resource_account: &str,
+        trust: &NamedPolicy,
+        extra: &dyn Fn(&mut RequestContext),
+    ) -> bool {
+        let mut ctx = RequestContext::new(principal.clone(), action, role_arn);
+        ctx.set_time(req.received_at);
+        ctx.set_source_ip(req.source_ip);
+        ctx.set_resource_account(resource_account);
+        extra(&mut ctx);
+        let set = PolicySet {
+            resource: Some(trust),
+            ..PolicySet::default()
+        };
+        let decision = evaluate_trust(&set, &ctx);
+        self.authorizer.record(
+            "sts",
+            action,
+            &describe_principal(principal),
+            role_arn,
+            &decision,
+        );
+        decision.is_allowed()
+    }
+}

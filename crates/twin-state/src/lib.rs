@@ -48,6 +48,7 @@ pub use model::{
 };
 pub use principals::StoredPolicy;
 pub use store::{
-    CreateOidcProvider, CreatePolicy, CreateRole, ListPolicies, NewSession, PolicyScope, Store,
+    oidc_provider_host_path, CreateOidcProvider, CreatePolicy, CreateRole, ListPolicies,
+    NewSession, PolicyScope, Store,
 };
 pub use world::{World, WorldError};

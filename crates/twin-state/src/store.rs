@@ -870,7 +870,7 @@ impl<'t> Tx<'t> {
         req: &CreateOidcProvider,
     ) -> Result<OidcProvider> {
         self.require_account(&req.account)?;
-        let Some(host_path) = req.url.strip_prefix("https://") else {
+        let Some(host_path) = oidc_provider_host_path(&req.url) else {
             return Err(StateError::InvalidInput(format!(
                 "Invalid OpenID Connect provider URL {}: it must begin with https://",
                 req.url
@@ -1881,4 +1881,64 @@ fn version_not_found(arn: &str, version_id: &str) -> StateError {
     StateError::NoSuchEntity(format!(
         "Policy {arn} version {version_id} does not exist or is not deletable."
     ))
+}
+
+/// The host and path of an OIDC provider URL: IAM keys providers by it and names them with it
+/// (`arn:aws:iam::ACCOUNT:oidc-provider/HOST/PATH`).
+///
+/// IAM accepts only `https://`. The twin also accepts `http://` for a loopback host, because
+/// the issuers it serves for local clusters (`rolechain up`) are plain HTTP on 127.0.0.1; the
+/// provider is then the same as for the `https://` spelling.
+pub fn oidc_provider_host_path(url: &str) -> Option<&str> {
+    if let Some(rest) = url.strip_prefix("https://") {
+        return Some(rest);
+    }
+    let rest = url.strip_prefix("http://")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback.then_some(rest)
+}
+
+#[cfg(test)]
+mod oidc_url_tests {
+    use super::oidc_provider_host_path;
+
+    #[test]
+    fn https_anywhere_http_only_on_loopback() {
+        assert_eq!(
+            oidc_provider_host_path("https://oidc.example.com/id/X"),
+            Some("oidc.example.com/id/X")
+        );
+        assert_eq!(
+            oidc_provider_host_path("http://127.0.0.1:4555/id/AB"),
+            Some("127.0.0.1:4555/id/AB")
+        );
+        assert_eq!(
+            oidc_provider_host_path("http://localhost/id/AB"),
+            Some("localhost/id/AB")
+        );
+        assert_eq!(
+            oidc_provider_host_path("http://[::1]:80/x"),
+            Some("[::1]:80/x")
+        );
+        assert_eq!(
+            oidc_provider_host_path("http://oidc.example.com/id/X"),
+            None
+        );
+        assert_eq!(
+            oidc_provider_host_path("http://127.0.0.1.example.com/"),
+            None
+        );
+        assert_eq!(oidc_provider_host_path("ftp://127.0.0.1/"), None);
+        assert_eq!(oidc_provider_host_path("oidc.example.com"), None);
+    }
 }

@@ -17,8 +17,7 @@ impl Call<'_> {
         let thumbprints = v.str_list("ThumbprintList", &ListRule::ANY, &rules::THUMBPRINT);
         let tags = super::roles::read_tags(&mut v, false);
         v.finish()?;
-        let host_path = url
-            .strip_prefix("https://")
+        let host_path = twin_state::oidc_provider_host_path(&url)
             .unwrap_or(&url)
             .trim_end_matches('/');
         self.authorize(&format!(

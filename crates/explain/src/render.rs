@@ -5,7 +5,22 @@ use std::fmt::Write as _;
 use iam::eval::{PolicyRole, StatementRef};
 use iam::{Decision, Mismatch, Principal, Reason, RequestContext, StatementTrace, Verdict};
 
-fn describe_principal(p: &Principal) -> String {
+/// What a decision was about, as much as rendering needs: the caller described for a person,
+/// the action, the resource and the resource's owner.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    /// The caller, e.g. `role session arn:aws:sts::… (role arn:aws:iam::…)`.
+    pub caller: &'a str,
+    /// The IAM action.
+    pub action: &'a str,
+    /// The resource ARN.
+    pub resource: &'a str,
+    /// The account owning the resource, when known.
+    pub resource_account: Option<&'a str>,
+}
+
+/// A person's description of a principal.
+pub fn describe_principal(p: &Principal) -> String {
     match p {
         Principal::Anonymous => "an anonymous caller".to_string(),
         Principal::Root { account } => format!("the root user of account {account}"),
@@ -107,14 +122,14 @@ pub fn reason_text(reason: &Reason) -> String {
 }
 
 /// Why one statement did not apply, in a sentence.
-pub fn mismatch_text(m: &Mismatch, ctx: &RequestContext) -> String {
+pub fn mismatch_text(m: &Mismatch, ctx: &Asked<'_>) -> String {
     match m {
-        Mismatch::Action => format!("the action {} is not in its Action", ctx.action()),
-        Mismatch::NotAction => format!("the action {} is excluded by its NotAction", ctx.action()),
-        Mismatch::Resource => format!("the resource {} is not in its Resource", ctx.resource()),
+        Mismatch::Action => format!("the action {} is not in its Action", ctx.action),
+        Mismatch::NotAction => format!("the action {} is excluded by its NotAction", ctx.action),
+        Mismatch::Resource => format!("the resource {} is not in its Resource", ctx.resource),
         Mismatch::NotResource => format!(
             "the resource {} is excluded by its NotResource",
-            ctx.resource()
+            ctx.resource
         ),
         Mismatch::Principal { expected } => format!(
             "the caller is not among its principals [{}]",
@@ -148,7 +163,7 @@ pub fn mismatch_text(m: &Mismatch, ctx: &RequestContext) -> String {
     }
 }
 
-fn statement_line(st: &StatementTrace, ctx: &RequestContext) -> String {
+fn statement_line(st: &StatementTrace, ctx: &Asked<'_>) -> String {
     let name = match &st.sid {
         Some(sid) => format!("[{}] {} \"{sid}\"", st.index, st.effect),
         None => format!("[{}] {}", st.index, st.effect),
@@ -160,7 +175,7 @@ fn statement_line(st: &StatementTrace, ctx: &RequestContext) -> String {
     } else {
         format!("{name}: does not apply")
     };
-    if let Some(note) = st.note {
+    if let Some(note) = &st.note {
         let _ = write!(line, " ({note})");
     }
     line
@@ -169,15 +184,30 @@ fn statement_line(st: &StatementTrace, ctx: &RequestContext) -> String {
 /// The whole explanation: verdict, rule, closest statement on an implicit deny, and every
 /// policy and statement considered.
 pub fn render_text(decision: &Decision, ctx: &RequestContext) -> String {
+    let caller = describe_principal(ctx.principal());
+    render_asked(
+        decision,
+        &Asked {
+            caller: &caller,
+            action: ctx.action(),
+            resource: ctx.resource(),
+            resource_account: ctx.resource_account(),
+        },
+    )
+}
+
+/// [`render_text`] for a decision known only by what was asked, such as one from the twin's
+/// decision log.
+pub fn render_asked(decision: &Decision, ctx: &Asked<'_>) -> String {
     let mut out = String::new();
     let verdict = match decision.verdict {
         Verdict::Allow => "ALLOW",
         Verdict::ExplicitDeny => "DENY (explicit)",
         Verdict::ImplicitDeny => "DENY (implicit)",
     };
-    let _ = writeln!(out, "{verdict}: {} on {}", ctx.action(), ctx.resource());
-    let _ = writeln!(out, "  caller: {}", describe_principal(ctx.principal()));
-    if let Some(owner) = ctx.resource_account() {
+    let _ = writeln!(out, "{verdict}: {} on {}", ctx.action, ctx.resource);
+    let _ = writeln!(out, "  caller: {}", ctx.caller);
+    if let Some(owner) = ctx.resource_account {
         let scope = if decision.cross_account {
             "cross-account: the caller's account and the resource's account must both allow"
         } else {

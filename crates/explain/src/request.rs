@@ -62,7 +62,24 @@ pub struct ExplainArgs {
     /// Print the decision and trace as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Instead of evaluating offline, print the most recent denial of a running twin (from its
+    /// decision log, `GET /_rolechain/decisions`) with its trace.
+    #[arg(
+        long,
+        conflicts_with_all = [
+            "request", "identity", "resource_policy", "trust", "boundary", "session",
+            "principal", "action", "resource", "resource_account", "context",
+            "principal_tags", "source_ip", "time",
+        ]
+    )]
+    pub last_denied: bool,
+    /// The twin `--last-denied` asks (the address `rolechain up` serves on).
+    #[arg(long, value_name = "URL", default_value = DEFAULT_TWIN_URL)]
+    pub twin: String,
 }
+
+/// Where `rolechain up` serves by default.
+pub const DEFAULT_TWIN_URL: &str = "http://127.0.0.1:4555";
 
 /// Why the inputs cannot be turned into a scenario.
 #[derive(Debug, thiserror::Error)]

@@ -182,6 +182,14 @@ impl Serialize for Operator {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Operator {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Operator::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown condition operator {name}")))
+    }
+}
+
 /// A number as IAM compares them: integers exactly, anything else as a float.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Number {

@@ -4,9 +4,10 @@
 //! the resource-based policy, identity-based policies, permissions boundary and session policies
 //! combine by the same-account and cross-account rules implemented in [`decide`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::condition::{ConditionOutcome, Operator};
 use crate::context::{Principal, RequestContext};
@@ -61,7 +62,7 @@ pub enum Verdict {
 }
 
 /// Which role a policy plays in the evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PolicyRole {
     /// Identity-based policy of the caller.
@@ -75,7 +76,7 @@ pub enum PolicyRole {
 }
 
 /// How a `Principal` element matched the caller; the strength matters within one account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PrincipalMatch {
     /// The account (ID or `:root`): delegates to the account, whose identity policies must
@@ -90,7 +91,7 @@ pub enum PrincipalMatch {
 }
 
 /// The first element of a statement that did not match.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "element", rename_all = "kebab-case")]
 pub enum Mismatch {
     /// The request's action is not in `Action`.
@@ -119,7 +120,7 @@ pub enum Mismatch {
 }
 
 /// The details of a failed condition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConditionMismatch {
     /// Position of the condition within the statement's conditions.
     pub index: usize,
@@ -149,7 +150,7 @@ impl Mismatch {
 }
 
 /// What happened to one statement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementTrace {
     /// Position in the policy.
     pub index: usize,
@@ -168,11 +169,11 @@ pub struct StatementTrace {
     pub failed: Option<Mismatch>,
     /// A noteworthy rule that applied, e.g. the NotPrincipal/boundary interaction.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<&'static str>,
+    pub note: Option<Cow<'static, str>>,
 }
 
 /// What happened to one policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyTrace {
     /// The policy's name.
     pub name: Arc<str>,
@@ -183,7 +184,7 @@ pub struct PolicyTrace {
 }
 
 /// A reference to one statement, used in reasons.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementRef {
     /// The policy's name.
     pub policy: Arc<str>,
@@ -197,7 +198,7 @@ pub struct StatementRef {
 }
 
 /// Why the verdict is what it is: the rule of the evaluation logic that decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "rule", rename_all = "kebab-case")]
 pub enum Reason {
     /// A matching `Deny` statement.
@@ -273,7 +274,7 @@ pub enum Reason {
 }
 
 /// The decision and its trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     /// Allow, explicit deny, or implicit deny.
     pub verdict: Verdict,
@@ -540,9 +541,9 @@ fn check_statement(
                 if has_boundary && st.effect == Effect::Deny && ctx.principal().is_iam_entity() {
                     // Documented IAM behaviour: Deny with NotPrincipal always applies to a
                     // principal that has a permissions boundary.
-                    trace.note = Some(
+                    trace.note = Some(Cow::Borrowed(
                         "Deny with NotPrincipal always applies to principals with a permissions boundary",
-                    );
+                    ));
                 } else if all_identities_listed(principals, ctx) {
                     return Err(Mismatch::NotPrincipal);
                 }

@@ -13,7 +13,7 @@ use crate::condition::{Condition, Operator};
 use crate::pattern::{ArnPattern, Pattern, Syntax};
 
 /// `Allow` or `Deny`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum Effect {
     /// Grants.
     Allow,

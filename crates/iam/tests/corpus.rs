@@ -164,6 +164,15 @@ fn evaluation_corpus() {
         };
         let decision = compiled.evaluate();
         let decision_json = serde_json::to_value(&decision).expect("decision serializes");
+        // The decision log ships decisions as JSON to `rolechain explain --last-denied`, which
+        // reads them back: every trace must survive the trip unchanged.
+        match serde_json::from_value::<iam::Decision>(decision_json.clone()) {
+            Ok(back) if back == decision => {}
+            Ok(_) => failures.push(format!("{file} '{name}': decision changes through JSON")),
+            Err(e) => failures.push(format!(
+                "{file} '{name}': decision JSON does not read back: {e}"
+            )),
+        }
         let got_verdict = decision_json
             .get("verdict")
             .and_then(Value::as_str)

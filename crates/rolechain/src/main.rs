@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cluster;
+mod last_denied;
 mod local;
 mod services;
 mod up;
@@ -34,6 +35,35 @@ enum ClusterCommand {
     Token(cluster::TokenArgs),
 }
 
+/// Exit codes as for an offline explanation: 1 when a denial was printed, 0 when there is
+/// none, 2 when the twin could not be asked.
+fn explain_last_denied(args: &explain::ExplainArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rolechain explain: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(last_denied::fetch(&args.twin, args.json)) {
+        Ok(last_denied::LastDenied::Found(text)) => {
+            print!("{text}");
+            ExitCode::from(1)
+        }
+        Ok(last_denied::LastDenied::None) => {
+            println!("The twin at {} has recorded no denial.", args.twin);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rolechain explain --last-denied: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -57,6 +87,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Explain(args) if args.last_denied => explain_last_denied(&args),
         Command::Explain(args) => match explain::explain(&args) {
             Ok(explanation) => {
                 print!("{}", explanation.output);
@@ -88,8 +119,11 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal, never into log files or pipes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }

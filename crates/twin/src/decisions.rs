@@ -77,6 +77,36 @@ impl Serialize for DecisionEntry {
     }
 }
 
+/// Reads back what [`Serialize`] writes (`verdict` is derived from the decision, so ignored),
+/// for clients of `/_rolechain/decisions` such as `rolechain explain --last-denied`.
+impl<'de> serde::Deserialize<'de> for DecisionEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            id: u64,
+            time: String,
+            service: String,
+            action: String,
+            caller: String,
+            resource: String,
+            decision: Decision,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        let time = OffsetDateTime::parse(&wire.time, &Rfc3339).map_err(|e| {
+            serde::de::Error::custom(format!("time {:?} is not RFC 3339: {e}", wire.time))
+        })?;
+        Ok(DecisionEntry {
+            id: wire.id,
+            time,
+            service: wire.service,
+            action: wire.action,
+            caller: wire.caller,
+            resource: wire.resource,
+            decision: wire.decision,
+        })
+    }
+}
+
 /// Which decisions [`DecisionLog::recent`] returns. Parses from `allow`, `deny` (both kinds),
 /// `explicit-deny`, `implicit-deny`, `any`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -389,6 +389,17 @@ async fn decisions_newest_first_filtered_and_bounded() {
         "{time}"
     );
 
+    // Clients read entries back as they were logged, traces included.
+    let served: Vec<twin::DecisionEntry> = serde_json::from_value(all.clone()).unwrap();
+    let logged = log.recent(10, VerdictFilter::Any);
+    assert_eq!(served.len(), logged.len());
+    for (back, entry) in served.iter().zip(&logged) {
+        assert_eq!(back.id, entry.id);
+        assert_eq!(back.resource, entry.resource);
+        assert_eq!(back.decision, entry.decision);
+        assert_eq!(back.time.unix_timestamp(), entry.time.unix_timestamp());
+    }
+
     let limited = get(running.addr, "/_rolechain/decisions?limit=2")
         .await
         .json();

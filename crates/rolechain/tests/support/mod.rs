@@ -1,0 +1,184 @@
+//! Running the real `rolechain` binary in tests: `rolechain up` as a child process, one-shot
+//! commands, and the AWS CLI pointed at the profiles `up` writes.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// Runs `rolechain ARGS` to completion.
+pub fn rolechain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rolechain"))
+        .args(args)
+        .output()
+        .expect("the rolechain binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "rolechain-test-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `rolechain up` running as a child process on a free loopback port; killed on drop.
+pub struct Up {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    /// What `up` printed after its first line.
+    pub banner: Vec<String>,
+}
+
+impl Up {
+    /// Starts `up` on `data_dir` with extra arguments and waits until it is serving.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Up {
+        let data = data_dir.display().to_string();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rolechain"))
+            .args(["up", "--data-dir", &data, "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rolechain up starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let first = lines
+            .next()
+            .expect("up prints where it serves")
+            .expect("utf-8");
+        let base_url = first.rsplit(' ').next().unwrap_or_default().to_string();
+        assert!(base_url.starts_with("http://"), "{first}");
+        let banner: Vec<String> = lines.by_ref().take(8).map_while(Result::ok).collect();
+        // Keep draining stdout so `up` never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let up = Up {
+            child,
+            base_url,
+            data_dir: data_dir.to_path_buf(),
+            banner,
+        };
+        up.wait_healthy();
+        up
+    }
+
+    pub fn addr(&self) -> &str {
+        self.base_url.trim_start_matches("http://")
+    }
+
+    fn wait_healthy(&self) {
+        for _ in 0..200 {
+            if try_http_get(self.addr(), "/_rolechain/health")
+                .is_ok_and(|body| body.contains(r#""status":"ok""#))
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("rolechain up at {} never became healthy", self.base_url);
+    }
+
+    /// `aws ARGS --profile PROFILE` through the config and credentials files `up` wrote, as a
+    /// user who exported the lines `up` printed. `None` when the AWS CLI is not available (and
+    /// peers are not required).
+    pub fn aws(&self, profile: Option<&str>, args: &[&str]) -> Option<Output> {
+        let python = python()?;
+        let mut cmd = Command::new(python);
+        cmd.args(["-m", "awscli", "--output", "json"])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.data_dir)
+            .env("AWS_CONFIG_FILE", self.data_dir.join("aws/config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.data_dir.join("aws/credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_MAX_ATTEMPTS", "1");
+        match profile {
+            Some(p) => {
+                cmd.args(["--profile", p]);
+            }
+            None => {
+                // An unsigned caller, like a pod with only its token.
+                cmd.arg("--no-sign-request")
+                    .env("AWS_DEFAULT_REGION", "us-east-1");
+            }
+        }
+        Some(cmd.output().expect("python runs"))
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The interpreter with awscli and boto3 (`$ROLECHAIN_PYTHON`, default `python3`), or `None`
+/// with a notice; a failure instead when `ROLECHAIN_REQUIRE_PEERS=1`.
+pub fn python() -> Option<String> {
+    let python = std::env::var("ROLECHAIN_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let ok = Command::new(&python)
+        .args(["-c", "import awscli, boto3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("ROLECHAIN_REQUIRE_PEERS").as_deref() != Ok("1"),
+        "awscli/boto3 not importable by {python} and ROLECHAIN_REQUIRE_PEERS=1"
+    );
+    eprintln!("NOTICE: skipping: awscli/boto3 not importable by {python}");
+    None
+}
+
+/// A raw HTTP/1.1 GET over loopback, enough for the twin's JSON endpoints.
+pub fn http_get(addr: &str, path: &str) -> String {
+    try_http_get(addr, path).unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"))
+}
+
+pub fn try_http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::encoding::AsDer as _;
@@ -165,6 +165,9 @@ pub struct Issuer {
     token_lifetime: Duration,
     /// Oldest first; the last one signs.
     keys: RwLock<Vec<Arc<SigningKey>>>,
+    /// The key directory's modification time when last read, to notice keys rotated by
+    /// another process (`rolechain cluster rotate-keys` while `rolechain up` serves).
+    dir_seen: Mutex<Option<SystemTime>>,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -274,7 +277,63 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), IssuerError> {
     fs::rename(&tmp, path).map_err(io_error(path))
 }
 
+/// The keys in `dir`, oldest first.
+fn read_keys(dir: &Path) -> Result<Vec<Arc<SigningKey>>, IssuerError> {
+    let mut keys = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let Some(sequence) = entry.file_name().to_str().and_then(parse_key_file_name) else {
+            continue;
+        };
+        let path = entry.path();
+        check_private_file(&path)?;
+        let text = fs::read_to_string(&path).map_err(io_error(&path))?;
+        let invalid = |reason: &str| IssuerError::InvalidKeyFile {
+            path: path.clone(),
+            reason: reason.to_string(),
+        };
+        let der = from_pem(&text).ok_or_else(|| invalid("no PKCS#8 PEM block"))?;
+        let pair = RsaKeyPair::from_pkcs8(&der).map_err(|e| invalid(&e.to_string()))?;
+        keys.push(Arc::new(SigningKey::from_pair(sequence, pair)));
+    }
+    keys.sort_by_key(|k| k.sequence);
+    Ok(keys)
+}
+
+fn dir_modified(dir: &Path) -> Option<SystemTime> {
+    fs::metadata(dir).and_then(|m| m.modified()).ok()
+}
+
 impl Issuer {
+    /// Picks up keys another process added to or pruned from the key directory since it was
+    /// last read (a stat when nothing changed). Returns true when the published keys changed.
+    ///
+    /// Blocking file I/O, like [`load_or_create`](Self::load_or_create). A directory left
+    /// without valid keys keeps the keys already loaded, so the issuer never stops signing.
+    pub fn reload_if_changed(&self) -> Result<bool, IssuerError> {
+        let mut seen = self.dir_seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = dir_modified(&self.key_dir);
+        if now.is_some() && now == *seen {
+            return Ok(false);
+        }
+        let on_disk = read_keys(&self.key_dir)?;
+        *seen = now;
+        if on_disk.is_empty() {
+            return Ok(false);
+        }
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        let same = keys.len() == on_disk.len()
+            && keys
+                .iter()
+                .zip(&on_disk)
+                .all(|(a, b)| a.sequence == b.sequence);
+        if same {
+            return Ok(false);
+        }
+        *keys = on_disk;
+        Ok(true)
+    }
+
     /// Loads the keys in `config.key_dir`, creating the directory and a first key if there are
     /// none, and deleting the oldest keys beyond `config.max_keys`.
     ///
@@ -304,24 +363,8 @@ impl Issuer {
         let dir = config.key_dir;
         create_private_dir(&dir).map_err(io_error(&dir))?;
 
-        let mut keys = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
-            let entry = entry.map_err(io_error(&dir))?;
-            let Some(sequence) = entry.file_name().to_str().and_then(parse_key_file_name) else {
-                continue;
-            };
-            let path = entry.path();
-            check_private_file(&path)?;
-            let text = fs::read_to_string(&path).map_err(io_error(&path))?;
-            let invalid = |reason: &str| IssuerError::InvalidKeyFile {
-                path: path.clone(),
-                reason: reason.to_string(),
-            };
-            let der = from_pem(&text).ok_or_else(|| invalid("no PKCS#8 PEM block"))?;
-            let pair = RsaKeyPair::from_pkcs8(&der).map_err(|e| invalid(&e.to_string()))?;
-            keys.push(Arc::new(SigningKey::from_pair(sequence, pair)));
-        }
-        keys.sort_by_key(|k| k.sequence);
+        let seen = dir_modified(&dir);
+        let keys = read_keys(&dir)?;
 
         let issuer = Issuer {
             jwks_uri: config
@@ -332,6 +375,7 @@ impl Issuer {
             max_keys: config.max_keys,
             token_lifetime: config.token_lifetime,
             keys: RwLock::new(keys),
+            dir_seen: Mutex::new(seen),
         };
         let mut keys = issuer.keys.write().unwrap_or_else(PoisonError::into_inner);
         if keys.is_empty() {

@@ -547,6 +547,44 @@ async fn rotation_keeps_old_keys_until_dropped() {
     verifier.verify(&t2, ISS, accept_sts).await.unwrap();
 }
 
+#[test]
+fn keys_rotated_by_another_process_are_picked_up() {
+    let dir = TempDir::new("reload");
+    let serving = new_issuer(&dir, ISS);
+    let k1 = serving.active_kid();
+    assert!(!serving.reload_if_changed().unwrap(), "nothing changed yet");
+
+    // Another process (`rolechain cluster rotate-keys`) rotates the same key directory.
+    let other = new_issuer(&dir, ISS);
+    let k2 = other.rotate().unwrap();
+    assert!(serving.reload_if_changed().unwrap());
+    assert_eq!(serving.kids(), vec![k2.clone(), k1.clone()]);
+    assert_eq!(serving.active_kid(), k2);
+    assert!(
+        !serving.reload_if_changed().unwrap(),
+        "read once per change"
+    );
+
+    // Tokens the other process mints verify against the serving issuer's JWKS.
+    let token = other.mint(&pod_request()).unwrap();
+    assert_eq!(decode_part(&token, 0)["kid"], k2);
+    let published: Vec<String> = serving.jwks()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(published, vec![k2, k1]);
+
+    // A directory emptied by mistake does not leave the issuer without keys.
+    for entry in std::fs::read_dir(dir.keys()).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    assert!(!serving.reload_if_changed().unwrap());
+    assert_eq!(serving.kids().len(), 2);
+    serving.mint(&pod_request()).unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // verifier: claims
 

@@ -1,4 +1,5 @@
-//! `rolechain cluster token`: a projected service-account token from a local cluster's issuer.
+//! `rolechain cluster token`: a projected service-account token from a local cluster's issuer;
+//! `rolechain cluster rotate-keys`: a new signing key for it.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,25 +52,52 @@ fn derived_uid(parts: &[&str]) -> String {
     )
 }
 
-pub fn token(args: &TokenArgs) -> anyhow::Result<String> {
-    let found = local::find_issuers(&args.data_dir, &args.cluster, args.account.as_deref())?;
+/// Options of `rolechain cluster rotate-keys`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RotateArgs {
+    /// The cluster, e.g. development-cluster.
+    #[arg(long)]
+    pub cluster: String,
+    /// The cluster's account, when clusters of the same name exist in several accounts.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// The data directory `rolechain up` uses.
+    #[arg(long, value_name = "DIR", default_value = local::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+}
+
+/// The issuer of one local cluster, with its keys loaded from the data directory.
+fn load_issuer(
+    data_dir: &std::path::Path,
+    cluster: &str,
+    account: Option<&str>,
+) -> anyhow::Result<(oidc::Issuer, local::IssuerRecord)> {
+    let found = local::find_issuers(data_dir, cluster, account)?;
     let (dir, record) = match found.as_slice() {
-        [] => bail!(
-            "no local cluster named {} in {}",
-            args.cluster,
-            args.data_dir.display()
-        ),
+        [] => bail!("no local cluster named {cluster} in {}", data_dir.display()),
         [one] => one,
-        _ => bail!(
-            "clusters named {} exist in several accounts; choose one with --account",
-            args.cluster
-        ),
+        _ => bail!("clusters named {cluster} exist in several accounts; choose one with --account"),
     };
     let issuer = oidc::Issuer::load_or_create(oidc::IssuerConfig::new(
         record.issuer_url.clone(),
         local::key_dir(dir),
     ))
     .with_context(|| format!("loading the issuer keys of cluster {}", record.cluster))?;
+    Ok((issuer, record.clone()))
+}
+
+/// Makes a new signing key the cluster's active one; the previous keys stay published (up to
+/// the issuer's limit) so tokens they signed keep verifying. A running `rolechain up` publishes
+/// the new key at the next JWKS fetch. Returns the new key id.
+pub fn rotate_keys(args: &RotateArgs) -> anyhow::Result<String> {
+    let (issuer, record) = load_issuer(&args.data_dir, &args.cluster, args.account.as_deref())?;
+    issuer
+        .rotate()
+        .with_context(|| format!("rotating the issuer keys of cluster {}", record.cluster))
+}
+
+pub fn token(args: &TokenArgs) -> anyhow::Result<String> {
+    let (issuer, record) = load_issuer(&args.data_dir, &args.cluster, args.account.as_deref())?;
     let sa_uid = derived_uid(&[
         &record.account,
         &record.cluster,

@@ -33,6 +33,8 @@ enum Command {
 enum ClusterCommand {
     /// Print a projected service-account token signed by a local cluster's issuer.
     Token(cluster::TokenArgs),
+    /// Give a local cluster's issuer a new signing key (older keys stay published); prints its kid.
+    RotateKeys(cluster::RotateArgs),
 }
 
 /// Exit codes as for an offline explanation: 1 when a denial was printed, 0 when there is
@@ -109,6 +111,16 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("rolechain cluster token: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Cluster(ClusterCommand::RotateKeys(args)) => match cluster::rotate_keys(&args) {
+            Ok(kid) => {
+                println!("{kid}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rolechain cluster rotate-keys: {e:#}");
                 ExitCode::FAILURE
             }
         },

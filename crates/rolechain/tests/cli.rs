@@ -1,66 +1,19 @@
 //! The `rolechain` binary as users run it: real processes, real files, exit codes.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod support;
 
-fn rolechain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rolechain"))
-        .args(args)
-        .output()
-        .expect("the rolechain binary runs")
-}
+use std::process::Command;
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("rolechain-cli-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::*;
 
 const PICS_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadPics","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::pics/*"}]}"#;
 const BUCKET_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"DevAccount","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/dev"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::pics/*"}]}"#;
 const SESSION: &str = "arn:aws:sts::111111111111:assumed-role/dev/pod";
 
-/// A raw HTTP/1.1 GET over loopback, enough for the twin's JSON endpoints.
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
 #[test]
 fn up_serves_the_twin_and_cluster_token_signs_for_its_issuer() {
     use std::io::{BufRead as _, BufReader};
-    let dir = Dir::new("up");
+    let dir = TempDir::new("up");
     let data = dir.0.join("data");
     let data_arg = data.display().to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rolechain"))
@@ -201,7 +154,7 @@ fn cluster_token_without_a_data_dir_says_what_to_do() {
 
 #[test]
 fn explain_allow_exits_zero() {
-    let dir = Dir::new("allow");
+    let dir = TempDir::new("allow");
     let identity = dir.file("identity.json", PICS_READ);
     let out = rolechain(&[
         "explain",
@@ -230,7 +183,7 @@ fn explain_allow_exits_zero() {
 
 #[test]
 fn explain_cross_account_deny_names_the_missing_side() {
-    let dir = Dir::new("cross");
+    let dir = TempDir::new("cross");
     let bucket = dir.file("bucket.json", BUCKET_POLICY);
     // The bucket policy allows, but the caller's own account has no identity policy.
     let out = rolechain(&[
@@ -258,7 +211,7 @@ fn explain_cross_account_deny_names_the_missing_side() {
 
 #[test]
 fn explain_json_carries_the_trace() {
-    let dir = Dir::new("json");
+    let dir = TempDir::new("json");
     let identity = dir.file("identity.json", PICS_READ);
     let out = rolechain(&[
         "explain",
@@ -286,7 +239,7 @@ fn explain_json_carries_the_trace() {
 
 #[test]
 fn explain_multi_valued_context_from_the_command_line() {
-    let dir = Dir::new("multi");
+    let dir = TempDir::new("multi");
     let identity = dir.file(
         "identity.json",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:TagRole","Resource":"*",
@@ -313,7 +266,7 @@ fn explain_multi_valued_context_from_the_command_line() {
 
 #[test]
 fn explain_malformed_policy_exits_two_naming_the_element() {
-    let dir = Dir::new("malformed");
+    let dir = TempDir::new("malformed");
     let bad = dir.file(
         "bad.json",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*",
@@ -339,7 +292,7 @@ fn explain_malformed_policy_exits_two_naming_the_element() {
 
 #[test]
 fn explain_bad_input_exits_two() {
-    let dir = Dir::new("input");
+    let dir = TempDir::new("input");
     let identity = dir.file("identity.json", PICS_READ);
     let no_action = rolechain(&[
         "explain",
@@ -379,7 +332,7 @@ fn explain_bad_input_exits_two() {
 
 #[test]
 fn explain_replays_a_scenario_file() {
-    let dir = Dir::new("scenario");
+    let dir = TempDir::new("scenario");
     let scenario = dir.file(
         "scenario.json",
         &format!(
@@ -410,4 +363,90 @@ fn explain_replays_a_scenario_file() {
         "{}",
         stdout(&out)
     );
+}
+
+#[test]
+fn rotate_keys_while_up_serves_publishes_the_new_key_beside_the_old() {
+    use base64::Engine as _;
+    let dir = TempDir::new("rotate");
+    let up = Up::start(&dir.path().join("data"), &[]);
+    let data = up.data_dir.display().to_string();
+    let kid_of = |token: &str| -> String {
+        let header: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        header["kid"].as_str().unwrap().to_string()
+    };
+    let mint = || {
+        let out = rolechain(&[
+            "cluster",
+            "token",
+            "--data-dir",
+            &data,
+            "--cluster",
+            "development-cluster",
+            "--namespace",
+            "default",
+            "--service-account",
+            "app",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().to_string()
+    };
+    let before = kid_of(&mint());
+
+    let out = rolechain(&[
+        "cluster",
+        "rotate-keys",
+        "--data-dir",
+        &data,
+        "--cluster",
+        "development-cluster",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rotated = stdout(&out).trim().to_string();
+    assert_ne!(rotated, before);
+    assert_eq!(
+        kid_of(&mint()),
+        rotated,
+        "new tokens are signed with the new key"
+    );
+
+    // The running twin publishes both keys, newest first.
+    let token = mint();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let path = claims["iss"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&up.base_url)
+        .to_string();
+    let jwks = http_get(up.addr(), &format!("{path}/keys"));
+    let body = jwks.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let jwks: serde_json::Value = serde_json::from_str(body).unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, vec![rotated.as_str(), before.as_str()]);
+
+    let unknown = rolechain(&[
+        "cluster",
+        "rotate-keys",
+        "--data-dir",
+        &data,
+        "--cluster",
+        "nope",
+    ]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("no local cluster named nope"));
 }

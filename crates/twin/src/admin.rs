@@ -141,14 +141,28 @@ pub(crate) async fn discovery(
 }
 
 pub(crate) async fn jwks(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    match shared.issuers.by_id(&id) {
-        Some(entry) => cacheable(json_response(
-            StatusCode::OK,
-            &entry.issuer.jwks(),
-            oidc("jwks"),
-        )),
-        None => unknown_issuer("jwks"),
+    let Some(entry) = shared.issuers.by_id(&id) else {
+        return unknown_issuer("jwks");
+    };
+    // Keys rotated on disk by another process (`rolechain cluster rotate-keys`) are published
+    // at the next JWKS fetch; a stat of the key directory when nothing changed.
+    let issuer = Arc::clone(&entry.issuer);
+    let reloaded = tokio::task::spawn_blocking(move || issuer.reload_if_changed()).await;
+    match reloaded {
+        Ok(Ok(true)) => {
+            tracing::info!(issuer = %entry.issuer.issuer_url(), kids = ?entry.issuer.kids(), "issuer keys reloaded from disk")
+        }
+        Ok(Ok(false)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(issuer = %entry.issuer.issuer_url(), error = %e, "issuer keys not reloaded; serving the loaded ones")
+        }
+        Err(e) => tracing::warn!(error = %e, "issuer key reload task failed"),
     }
+    cacheable(json_response(
+        StatusCode::OK,
+        &entry.issuer.jwks(),
+        oidc("jwks"),
+    ))
 }
 
 /// Short caching only: keys rotate, and a verifier holding a stale JWKS for long rejects

@@ -129,8 +129,13 @@ fn main() -> ExitCode {
 
 /// Structured logs on stderr; `RUST_LOG` overrides the default level.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // s3s logs whole requests (session tokens among the headers) at debug level and every S3
+    // error answer at error level; the twin's own request log says what happened.
+    if let Ok(quiet) = "s3s=off".parse() {
+        filter = filter.add_directive(quiet);
+    }
     // Colour only for a person at a terminal, never into log files or pipes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()

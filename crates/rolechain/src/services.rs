@@ -2,27 +2,48 @@
 
 use std::sync::Arc;
 
-use twin::{Authorizer, IamService, StoreAuthenticator, StsConfig, StsService, TwinServer};
+use twin::{
+    Authorizer, EksAuthConfig, EksAuthService, EksService, IamService, S3Service,
+    StoreAuthenticator, StsConfig, StsService, TwinServer,
+};
 use twin_state::Store;
 
 /// Registers every AWS service the twin serves on `server`, over `store`, recording their
 /// decisions in the server's decision log.
 ///
-/// STS verifies web identity tokens through each issuer's discovery document and JWKS over
-/// HTTP, as AWS does, also for the clusters whose issuer the twin itself serves.
+/// STS and EKS Auth verify tokens through each issuer's discovery document and JWKS over
+/// HTTP, as AWS does, also for the clusters whose issuer the twin itself serves; they share
+/// one verifier (one JWKS cache). EKS Auth assumes roles through the STS service, so its trust
+/// decisions and sessions are STS's own.
 pub fn register(server: &mut TwinServer, store: &Arc<Store>) -> anyhow::Result<()> {
     let decisions = server.decisions().clone();
     server.register(Arc::new(IamService::new(
         Arc::clone(store),
         decisions.clone(),
     )))?;
+    let authenticator = Arc::new(StoreAuthenticator::new(Arc::clone(store)));
+    let verifier = Arc::new(oidc::Verifier::new(oidc::HttpSource::default()));
     let sts = StsService::new(
         Arc::clone(store),
-        Arc::new(StoreAuthenticator::new(Arc::clone(store))),
-        Authorizer::new(Arc::clone(store), decisions),
-        Arc::new(oidc::Verifier::new(oidc::HttpSource::default())),
+        authenticator.clone(),
+        Authorizer::new(Arc::clone(store), decisions.clone()),
+        Arc::clone(&verifier),
         StsConfig::default(),
     );
-    server.register(Arc::new(sts))?;
+    server.register(Arc::new(sts.clone()))?;
+    server.register(Arc::new(EksService::new(
+        Arc::clone(store),
+        decisions.clone(),
+    )))?;
+    server.register(Arc::new(EksAuthService::new(
+        Arc::clone(store),
+        authenticator,
+        Authorizer::new(Arc::clone(store), decisions.clone()),
+        verifier,
+        sts,
+        EksAuthConfig::default(),
+    )))?;
+    // S3 reads request bodies itself (streamed uploads), so it is registered as streaming.
+    server.register_streaming(Arc::new(S3Service::new(Arc::clone(store), decisions)))?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use twin::{TwinConfig, TwinServer};
@@ -23,6 +24,33 @@ pub struct UpArgs {
     /// A world file (YAML) to seed a new data directory with, instead of the default world.
     #[arg(long, value_name = "FILE")]
     pub world: Option<PathBuf>,
+    /// Make IAM changes (roles, trust and permission policies, OIDC providers) visible to STS
+    /// only this long after they are made, as AWS's eventual consistency does: `10s`,
+    /// `1500ms`, `2m`, or seconds. IAM's own API sees them at once. 0 turns it off.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_delay)]
+    pub iam_propagation_delay: Duration,
+}
+
+/// A duration as `--iam-propagation-delay` takes it: a number with `ms`, `s`, `m` or `h`, or
+/// a number of seconds.
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    let invalid = || {
+        format!("invalid duration '{text}': expected a number of seconds or a number with ms, s, m or h (10s, 1500ms, 2m)")
+    };
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(invalid()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| invalid())
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -36,6 +64,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             )
         })?,
     );
+    store.set_iam_propagation_delay(args.iam_propagation_delay);
     let mut config = TwinConfig::default();
     config.listen = args.listen;
     let mut server = TwinServer::bind(config).await?;
@@ -54,7 +83,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     print!(
         "{}",
-        summary(&args.data_dir, &base_url, seeded, &clusters, &profiles)
+        summary(
+            &args.data_dir,
+            &base_url,
+            seeded,
+            &clusters,
+            &profiles,
+            args.iam_propagation_delay
+        )
     );
     server.serve(shutdown_signal()).await?;
     println!("rolechain up: stopped");
@@ -155,6 +191,7 @@ fn summary(
     seeded: bool,
     clusters: &[IssuerRecord],
     profiles: &[String],
+    iam_propagation_delay: Duration,
 ) -> String {
     let aws = std::path::absolute(data_dir.join("aws")).unwrap_or_else(|_| data_dir.join("aws"));
     let mut out = String::new();
@@ -178,6 +215,12 @@ fn summary(
     }
     let _ = writeln!(out, "  profiles: {}", profiles.join(", "));
     let _ = writeln!(out, "  health: {base_url}/_rolechain/health");
+    if !iam_propagation_delay.is_zero() {
+        let _ = writeln!(
+            out,
+            "  IAM changes reach STS {iam_propagation_delay:?} after they are made (--iam-propagation-delay)"
+        );
+    }
     let _ = writeln!(out, "\nTo use it from this shell:");
     let _ = writeln!(out, "  export AWS_CONFIG_FILE={}/config", aws.display());
     let _ = writeln!(
@@ -207,5 +250,25 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_in_the_units_people_write() {
+        assert_eq!(parse_delay("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_delay("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_delay("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_delay("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_delay("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_delay("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_delay("0"), Ok(Duration::ZERO));
+        for bad in ["", "s", "ten", "10x", "-1s", "1e400"] {
+            let err = parse_delay(bad).unwrap_err();
+            assert!(err.contains(&format!("invalid duration '{bad}'")), "{err}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Result, StateError};
 
 const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Where random bytes come from.
@@ -77,6 +78,12 @@ impl IdSource {
             "{prefix}{}",
             self.chars(UPPER_ALNUM, 21 - prefix.len())?
         ))
+    }
+
+    /// `prefix` followed by `n` lowercase letters and digits: EKS's resource ids (pod identity
+    /// associations are `a-` + 17).
+    pub fn lowercase_id(&mut self, prefix: &str, n: usize) -> Result<String> {
+        Ok(format!("{prefix}{}", self.chars(LOWER_ALNUM, n)?))
     }
 
     /// An access key id with the given prefix (`AKIA` long-term, `ASIA` temporary), 20 chars.

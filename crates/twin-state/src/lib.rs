@@ -33,20 +33,30 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod buckets;
 pub mod error;
+mod group_commit;
 pub mod ids;
 pub mod model;
+pub mod pod_identity;
 pub mod principals;
+pub mod propagation;
 pub mod store;
 mod validate;
 pub mod world;
 
+pub use buckets::{Bucket, BucketError, NewObject, ObjectBodies, ObjectListing, ObjectMeta};
 pub use error::{Result, StateError};
 pub use model::{
     AccessKey, Account, AttachedPolicy, Cluster, ManagedPolicy, OidcProvider, Page, Paging,
     PolicyVersion, Role, Session, Tag, User,
 };
+pub use pod_identity::{
+    AssociationPage, NewPodIdentityAssociation, PodIdentityAssociation,
+    PodIdentityAssociationUpdate,
+};
 pub use principals::StoredPolicy;
+pub use propagation::IamView;
 pub use store::{
     oidc_provider_host_path, CreateOidcProvider, CreatePolicy, CreateRole, ListPolicies,
     NewSession, PolicyScope, Store,

@@ -158,6 +158,9 @@ pub struct ManagedPolicy {
     /// The description, if any.
     #[serde(default)]
     pub description: Option<String>,
+    /// The tags given at creation.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 impl ManagedPolicy {

@@ -31,12 +31,14 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::error::{Result, StateError};
+use crate::group_commit::{self, GroupCommit};
 use crate::ids::{self, IdSource};
 use crate::model::{
     AccessKey, Account, AttachedPolicy, Cluster, ManagedPolicy, OidcProvider, Page, Paging,
     PolicyVersion, Role, Session, Tag, User,
 };
 use crate::principals::{self, StoredPolicy};
+use crate::propagation::{EntityKey, History, IamTable, PendingChange};
 use crate::validate;
 
 type Bytes = &'static [u8];
@@ -125,6 +127,8 @@ pub struct CreatePolicy {
     pub document: String,
     /// The description.
     pub description: Option<String>,
+    /// Tags (at most 50).
+    pub tags: Vec<Tag>,
 }
 
 /// `ListPolicies`'s `Scope`.
@@ -201,6 +205,10 @@ pub struct NewSession {
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// Batches concurrent `put_session`s (every STS call writes one) into shared transactions.
+    session_writes: GroupCommit<Session, ()>,
+    /// Recent IAM changes, for STS's late view (`propagation`).
+    history: History,
 }
 
 impl std::fmt::Debug for Store {
@@ -209,7 +217,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn name_key(name: &str) -> String {
+pub(crate) fn name_key(name: &str) -> String {
     // IAM role, user and policy names are unique regardless of case.
     name.to_ascii_lowercase()
 }
@@ -220,14 +228,14 @@ fn now() -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
 }
 
-fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
         table,
         detail: e.to_string(),
     })
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| StateError::Storage(format!("encoding failed: {e}")))
 }
 
@@ -304,20 +312,20 @@ fn paginate_indexed<T>(items: Vec<T>, paging: &Paging) -> Result<Page<T>> {
     Ok(paginate(keyed, max))
 }
 
-fn role_not_found(name: &str) -> StateError {
+pub(crate) fn role_not_found(name: &str) -> StateError {
     StateError::NoSuchEntity(format!("The role with name {name} cannot be found."))
 }
 
-fn policy_not_found(arn: &str) -> StateError {
+pub(crate) fn policy_not_found(arn: &str) -> StateError {
     StateError::NoSuchEntity(format!("Policy {arn} was not found."))
 }
 
-fn oidc_not_found(arn: &str) -> StateError {
+pub(crate) fn oidc_not_found(arn: &str) -> StateError {
     StateError::NoSuchEntity(format!("OpenIDConnect provider not found for arn {arn}"))
 }
 
 /// Splits a customer managed policy ARN into (account, path, name).
-fn parse_policy_arn(arn: &str) -> Option<(String, String, String)> {
+pub(crate) fn parse_policy_arn(arn: &str) -> Option<(String, String, String)> {
     let parsed: iam::Arn = arn.parse().ok()?;
     let rest = parsed.resource.strip_prefix("policy/")?;
     if parsed.service != "iam" || !iam::arn::is_account_id(&parsed.account) || rest.is_empty() {
@@ -328,7 +336,7 @@ fn parse_policy_arn(arn: &str) -> Option<(String, String, String)> {
 }
 
 /// Splits an OIDC provider ARN into (account, URL without scheme).
-fn parse_oidc_arn(arn: &str) -> Option<(String, String)> {
+pub(crate) fn parse_oidc_arn(arn: &str) -> Option<(String, String)> {
     match arn.parse::<IdentityArn>().ok()? {
         IdentityArn::OidcProvider { account, url, .. } => Some((account, url)),
         _ => None,
@@ -376,6 +384,9 @@ pub(crate) struct Tx<'t> {
     role_sessions: Table<'t, K2, ()>,
     ids: IdSource,
     now: OffsetDateTime,
+    /// The IAM records changed, with what they were before, when the store keeps a history
+    /// for the IAM propagation delay.
+    changes: Option<Vec<PendingChange>>,
 }
 
 /// The tables of one read transaction.
@@ -424,6 +435,45 @@ fn find_oidc(t: &impl ReadableTable<K2, Bytes>, arn: &str) -> Result<OidcProvide
     get2(t, "oidc_providers", &account, &url)?.ok_or_else(|| oidc_not_found(arn))
 }
 
+/// A role's identity policies and boundary as the `iam` engine takes them (see
+/// [`Store::role_identity_policies`]), its managed policies looked up with `policy` (`None`:
+/// gone, skipped).
+pub(crate) fn identity_policies_of(
+    role: &Role,
+    policy: impl Fn(&str) -> Result<Option<ManagedPolicy>>,
+) -> Result<(Vec<iam::NamedPolicy>, Option<iam::NamedPolicy>)> {
+    let corrupt = |e: iam::PolicyError| StateError::Corrupt {
+        table: "policy document",
+        detail: e.to_string(),
+    };
+    let mut out = Vec::new();
+    for (name, doc) in &role.inline_policies {
+        let parsed = iam::Policy::parse(doc, iam::PolicyKind::Identity).map_err(corrupt)?;
+        out.push(iam::NamedPolicy::new(
+            &format!("{} (inline: {name})", role.arn),
+            parsed,
+        ));
+    }
+    let default_of = |arn: &str| -> Result<Option<iam::NamedPolicy>> {
+        let Some(p) = policy(arn)? else {
+            return Ok(None);
+        };
+        let Some(v) = p.default_version() else {
+            return Ok(None);
+        };
+        let parsed = iam::Policy::parse(&v.document, iam::PolicyKind::Identity).map_err(corrupt)?;
+        Ok(Some(iam::NamedPolicy::new(arn, parsed)))
+    };
+    for arn in &role.attached_policies {
+        out.extend(default_of(arn)?);
+    }
+    let boundary = match &role.permissions_boundary {
+        Some(arn) => default_of(arn)?,
+        None => None,
+    };
+    Ok((out, boundary))
+}
+
 /// Shows a stored policy with live entities' ARNs in place of their unique ids.
 fn render(t: &impl ReadableTable<K1, Bytes>, stored: &StoredPolicy) -> Result<String> {
     if stored.unique_ids.is_empty() {
@@ -461,7 +511,36 @@ impl<'t> Tx<'t> {
             role_sessions: txn.open_table(ROLE_SESSIONS)?,
             ids,
             now: now(),
+            changes: None,
         })
+    }
+
+    /// Inserts a session: `Ok(Err(_))` when its role (by unique id) is gone or its key is
+    /// taken, with nothing written; `Err(_)` when the storage failed.
+    fn insert_session(&mut self, session: &Session) -> Result<Result<()>> {
+        match get1::<IdEntry>(&self.unique_ids, "unique_ids", &session.role_id)? {
+            Some(e) if e.kind == EntityKind::Role && e.arn == session.role_arn => {}
+            _ => {
+                return Ok(Err(StateError::NoSuchEntity(format!(
+                    "The role {} with id {} no longer exists.",
+                    session.role_arn, session.role_id
+                ))))
+            }
+        }
+        let key = session.access_key_id.as_str();
+        if self.sessions.get(key)?.is_some() || self.access_keys.get(key)?.is_some() {
+            return Ok(Err(StateError::EntityAlreadyExists(format!(
+                "Access key {key} already exists."
+            ))));
+        }
+        let encoded = match encode(session) {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.sessions.insert(key, encoded.as_slice())?;
+        self.role_sessions
+            .insert((session.role_id.as_str(), key), ())?;
+        Ok(Ok(()))
     }
 
     pub(crate) fn now(&self) -> OffsetDateTime {
@@ -482,25 +561,40 @@ impl<'t> Tx<'t> {
     }
 
     fn put_role(&mut self, role: &Role) -> Result<()> {
-        self.roles.insert(
-            (role.account.as_str(), name_key(&role.name).as_str()),
+        let key = name_key(&role.name);
+        let previous = self.roles.insert(
+            (role.account.as_str(), key.as_str()),
             encode(role)?.as_slice(),
         )?;
+        let previous = previous.map(|v| v.value().to_vec());
+        self.changed(IamTable::Roles, &role.account, &key, previous);
         Ok(())
     }
 
+    /// Records a change of an IAM record for the propagation history, if one is kept.
+    fn changed(&mut self, table: IamTable, account: &str, key: &str, previous: Option<Vec<u8>>) {
+        if let Some(changes) = &mut self.changes {
+            changes.push((EntityKey::new(table, account, key), previous));
+        }
+    }
+
     fn put_policy(&mut self, p: &ManagedPolicy) -> Result<()> {
-        self.policies.insert(
-            (p.account.as_str(), name_key(&p.name).as_str()),
-            encode(p)?.as_slice(),
-        )?;
+        let key = name_key(&p.name);
+        let previous = self
+            .policies
+            .insert((p.account.as_str(), key.as_str()), encode(p)?.as_slice())?;
+        let previous = previous.map(|v| v.value().to_vec());
+        self.changed(IamTable::Policies, &p.account, &key, previous);
         Ok(())
     }
 
     fn put_oidc(&mut self, p: &OidcProvider) -> Result<()> {
         let url = p.url.trim_start_matches("https://");
-        self.oidc
+        let previous = self
+            .oidc
             .insert((p.account.as_str(), url), encode(p)?.as_slice())?;
+        let previous = previous.map(|v| v.value().to_vec());
+        self.changed(IamTable::OidcProviders, &p.account, url, previous);
         Ok(())
     }
 
@@ -754,7 +848,10 @@ impl<'t> Tx<'t> {
         if let Some(b) = &role.permissions_boundary {
             self.boundary_usage(b, -1)?;
         }
-        self.roles.remove((account, name_key(name).as_str()))?;
+        let key = name_key(name);
+        let previous = self.roles.remove((account, key.as_str()))?;
+        let previous = previous.map(|v| v.value().to_vec());
+        self.changed(IamTable::Roles, account, &key, previous);
         self.unique_ids.remove(role.role_id.as_str())?;
         // Sessions end with their role: collect this incarnation's session keys, then drop them.
         let mut keys = Vec::new();
@@ -830,6 +927,8 @@ impl<'t> Tx<'t> {
         }
         iam::Policy::parse(&req.document, iam::PolicyKind::Identity)?;
         policy_size_check(&req.document, iam::SizeQuota::ManagedPolicy)?;
+        let mut tags = Vec::new();
+        check_tags(&mut tags, &req.tags, "TagsPerPolicy")?;
         let key = name_key(&req.name);
         if self
             .policies
@@ -860,6 +959,7 @@ impl<'t> Tx<'t> {
             created: self.now,
             updated: self.now,
             description: req.description.clone(),
+            tags,
         };
         self.put_policy(&policy)?;
         Ok(policy)
@@ -1004,6 +1104,8 @@ impl Store {
         {
             // Creating every table up front lets read transactions open them unconditionally.
             Tx::open(&txn, IdSource::Os)?;
+            crate::pod_identity::create_tables(&txn)?;
+            crate::buckets::create_tables(&txn)?;
             let mut meta = txn.open_table(META)?;
             let existing = meta.get("schema_version")?.map(|v| v.value().to_string());
             match existing.as_deref() {
@@ -1020,7 +1122,12 @@ impl Store {
             }
         }
         txn.commit()?;
-        Ok(Store { db, path })
+        Ok(Store {
+            db,
+            path,
+            session_writes: GroupCommit::default(),
+            history: History::default(),
+        })
     }
 
     /// The database file.
@@ -1037,12 +1144,57 @@ impl Store {
         let txn = self.db.begin_write().map_err(StateError::from)?;
         let out = {
             let mut tx = Tx::open(&txn, ids)?;
-            f(&mut tx)?
+            tx.changes = self.history.is_recording().then(Vec::new);
+            let out = f(&mut tx)?;
+            self.history.record(tx.changes.take().unwrap_or_default());
+            out
         };
         // Durability::Immediate is redb's default: commit returns after the fsync, so nothing
         // acknowledged to a client is lost if the process is killed right after.
         txn.commit().map_err(StateError::from)?;
         Ok(out)
+    }
+
+    /// The database, for modules with their own tables and error types (`buckets`).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// [`write`](Self::write) that also hands `f` the raw transaction, so seeding can fill
+    /// other modules' tables (`buckets`) in the same transaction.
+    pub(crate) fn write_with_raw<R, E: From<StateError>>(
+        &self,
+        ids: IdSource,
+        f: impl FnOnce(&mut Tx<'_>, &redb::WriteTransaction) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let txn = self.db.begin_write().map_err(StateError::from)?;
+        let out = {
+            let mut tx = Tx::open(&txn, ids)?;
+            tx.changes = self.history.is_recording().then(Vec::new);
+            let out = f(&mut tx, &txn)?;
+            self.history.record(tx.changes.take().unwrap_or_default());
+            out
+        };
+        txn.commit().map_err(StateError::from)?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one write transaction on the raw redb transaction and commits it, for
+    /// modules that keep their own tables (`pod_identity`); an error aborts everything.
+    pub(crate) fn write_raw<R>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<R>,
+    ) -> Result<R> {
+        let txn = self.db.begin_write()?;
+        let out = f(&txn)?;
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one read transaction on the raw redb transaction.
+    pub(crate) fn read_raw<R>(&self, f: impl FnOnce(&ReadTransaction) -> Result<R>) -> Result<R> {
+        let txn = self.db.begin_read()?;
+        f(&txn)
     }
 
     fn read<R>(&self, f: impl FnOnce(&Rx) -> Result<R>) -> Result<R> {
@@ -1424,8 +1576,10 @@ impl Store {
                     "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.".into(),
                 ));
             }
-            tx.policies
-                .remove((p.account.as_str(), name_key(&p.name).as_str()))?;
+            let key = name_key(&p.name);
+            let previous = tx.policies.remove((p.account.as_str(), key.as_str()))?;
+            let previous = previous.map(|v| v.value().to_vec());
+            tx.changed(IamTable::Policies, &p.account, &key, previous);
             Ok(())
         })
     }
@@ -1615,38 +1769,26 @@ impl Store {
     ) -> Result<(Vec<iam::NamedPolicy>, Option<iam::NamedPolicy>)> {
         self.read(|rx| {
             let role = find_role(&rx.roles, account, role_name)?;
-            let mut out = Vec::new();
-            let corrupt = |e: iam::PolicyError| StateError::Corrupt {
-                table: "policy document",
-                detail: e.to_string(),
-            };
-            for (name, doc) in &role.inline_policies {
-                let policy = iam::Policy::parse(doc, iam::PolicyKind::Identity).map_err(corrupt)?;
-                out.push(iam::NamedPolicy::new(
-                    &format!("{} (inline: {name})", role.arn),
-                    policy,
-                ));
-            }
-            let default_of = |arn: &str| -> Result<Option<iam::NamedPolicy>> {
-                let Ok(p) = find_policy(&rx.policies, arn) else {
-                    return Ok(None);
-                };
-                let Some(v) = p.default_version() else {
-                    return Ok(None);
-                };
-                let policy =
-                    iam::Policy::parse(&v.document, iam::PolicyKind::Identity).map_err(corrupt)?;
-                Ok(Some(iam::NamedPolicy::new(arn, policy)))
-            };
-            for arn in &role.attached_policies {
-                out.extend(default_of(arn)?);
-            }
-            let boundary = match &role.permissions_boundary {
-                Some(arn) => default_of(arn)?,
-                None => None,
-            };
-            Ok((out, boundary))
+            identity_policies_of(&role, |arn| Ok(find_policy(&rx.policies, arn).ok()))
         })
+    }
+
+    /// The stored bytes of one IAM record, for the propagation view.
+    pub(crate) fn iam_record(&self, key: &EntityKey) -> Result<Option<Vec<u8>>> {
+        self.read(|rx| {
+            let table = match key.table {
+                IamTable::Roles => &rx.roles,
+                IamTable::Policies => &rx.policies,
+                IamTable::OidcProviders => &rx.oidc,
+            };
+            Ok(table
+                .get((key.account.as_str(), key.key.as_str()))?
+                .map(|v| v.value().to_vec()))
+        })
+    }
+
+    pub(crate) fn history(&self) -> &History {
+        &self.history
     }
 
     // ---- OIDC providers ----
@@ -1676,7 +1818,9 @@ impl Store {
         self.update(|tx| {
             let p = find_oidc(&tx.oidc, arn)?;
             let url = p.url.trim_start_matches("https://");
-            tx.oidc.remove((p.account.as_str(), url))?;
+            let previous = tx.oidc.remove((p.account.as_str(), url))?;
+            let previous = previous.map(|v| v.value().to_vec());
+            tx.changed(IamTable::OidcProviders, &p.account, url, previous);
             Ok(())
         })
     }
@@ -1813,35 +1957,23 @@ impl Store {
     }
 
     /// Stores a session as given (its role, by `role_id`, must exist).
+    ///
+    /// Concurrent callers share one transaction and one fsync (group commit): each returns only
+    /// once the transaction holding its session has committed.
     pub fn put_session(&self, session: &Session) -> Result<()> {
+        self.session_writes
+            .submit(session.clone(), |batch| self.write_sessions(&batch))
+    }
+
+    /// Writes a batch of sessions in one transaction. A session whose role is gone or whose key
+    /// is taken gets its own error and is left out; a storage failure fails the batch.
+    fn write_sessions(&self, batch: &[Session]) -> group_commit::BatchOutcome<()> {
         self.update(|tx| {
-            match get1::<IdEntry>(&tx.unique_ids, "unique_ids", &session.role_id)? {
-                Some(e) if e.kind == EntityKind::Role && e.arn == session.role_arn => {}
-                _ => {
-                    return Err(StateError::NoSuchEntity(format!(
-                        "The role {} with id {} no longer exists.",
-                        session.role_arn, session.role_id
-                    )))
-                }
+            let mut results = Vec::with_capacity(batch.len());
+            for session in batch {
+                results.push(tx.insert_session(session)?);
             }
-            if tx.sessions.get(session.access_key_id.as_str())?.is_some()
-                || tx
-                    .access_keys
-                    .get(session.access_key_id.as_str())?
-                    .is_some()
-            {
-                return Err(StateError::EntityAlreadyExists(format!(
-                    "Access key {} already exists.",
-                    session.access_key_id
-                )));
-            }
-            tx.sessions
-                .insert(session.access_key_id.as_str(), encode(session)?.as_slice())?;
-            tx.role_sessions.insert(
-                (session.role_id.as_str(), session.access_key_id.as_str()),
-                (),
-            )?;
-            Ok(())
+            Ok(results)
         })
     }
 

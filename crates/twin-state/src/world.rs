@@ -48,6 +48,9 @@ pub struct WorldAccount {
     /// EKS clusters.
     #[serde(default)]
     pub clusters: Vec<WorldCluster>,
+    /// S3 buckets this account owns, with their objects.
+    #[serde(default)]
+    pub buckets: Vec<WorldBucket>,
 }
 
 /// The bootstrap `admin` user of an account.
@@ -143,6 +146,40 @@ pub struct WorldCluster {
     pub region: String,
     /// The OIDC issuer URL.
     pub issuer: String,
+}
+
+/// An S3 bucket.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldBucket {
+    /// The name (S3's naming rules).
+    pub name: String,
+    /// The region (default `us-east-1`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The bucket policy: a YAML mapping, or a string of JSON.
+    #[serde(default)]
+    pub policy: Option<Value>,
+    /// Objects.
+    #[serde(default)]
+    pub objects: Vec<WorldObject>,
+}
+
+/// An S3 object; exactly one of `text` and `base64` gives its content.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldObject {
+    /// The key.
+    pub key: String,
+    /// `Content-Type` (default `binary/octet-stream`, S3's).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// The content as text (stored as UTF-8).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The content, base64 (standard alphabet, padded).
+    #[serde(default)]
+    pub base64: Option<String>,
 }
 
 /// A world that cannot be read or seeded.
@@ -281,6 +318,7 @@ fn seed(tx: &mut Tx<'_>, world: &World) -> Result<(), WorldError> {
                 path: p.path.clone(),
                 document: document_text(&p.document),
                 description: p.description.clone(),
+                tags: Vec::new(),
             })
             .map_err(at(format!("account {} managed policy {}", a.id, p.name)))?;
         }
@@ -362,6 +400,71 @@ fn seed(tx: &mut Tx<'_>, world: &World) -> Result<(), WorldError> {
     Ok(())
 }
 
+/// Buckets and objects, after the IAM entities (a bucket policy may name the world's roles).
+fn seed_buckets(
+    txn: &redb::WriteTransaction,
+    bodies: &crate::buckets::ObjectBodies,
+    world: &World,
+) -> Result<(), WorldError> {
+    let mut seeds = Vec::new();
+    for a in &world.accounts {
+        for b in &a.buckets {
+            let here = format!("account {} bucket {}", a.id, b.name);
+            let policy = match &b.policy {
+                Some(doc) => {
+                    let text = document_text(doc);
+                    iam::Policy::parse(&text, iam::PolicyKind::Resource).map_err(|e| {
+                        WorldError::Invalid {
+                            at: format!("{here} policy"),
+                            source: e.into(),
+                        }
+                    })?;
+                    Some(text)
+                }
+                None => None,
+            };
+            let mut objects = Vec::new();
+            for o in &b.objects {
+                if o.key.is_empty() || o.key.len() > 1024 {
+                    return Err(WorldError::Parse(format!(
+                        "{here}: object keys are 1 to 1024 bytes long, not {}",
+                        o.key.len()
+                    )));
+                }
+                let content = match (&o.text, &o.base64) {
+                    (Some(text), None) => text.as_bytes().to_vec(),
+                    (None, Some(encoded)) => {
+                        use base64::Engine as _;
+                        base64::engine::general_purpose::STANDARD
+                            .decode(encoded.split_whitespace().collect::<String>())
+                            .map_err(|e| {
+                                WorldError::Parse(format!("{here} object {}: base64: {e}", o.key))
+                            })?
+                    }
+                    _ => {
+                        return Err(WorldError::Parse(format!(
+                            "{here} object {}: give exactly one of text and base64",
+                            o.key
+                        )))
+                    }
+                };
+                objects.push((o.key.as_str(), o.content_type.as_deref(), content));
+            }
+            seeds.push(crate::buckets::SeedBucket {
+                name: &b.name,
+                owner: &a.id,
+                region: b.region.as_deref().unwrap_or("us-east-1"),
+                policy,
+                objects,
+            });
+        }
+    }
+    crate::buckets::seed_buckets(txn, bodies, &seeds).map_err(|(at, e)| match e {
+        crate::buckets::BucketError::State(source) => WorldError::Invalid { at, source },
+        other => WorldError::Parse(format!("{at}: {other} ({})", other.code())),
+    })
+}
+
 fn tx_now(tx: &Tx<'_>) -> time::OffsetDateTime {
     tx.now()
 }
@@ -374,11 +477,13 @@ impl Store {
             Some(s) => IdSource::seeded(s),
             None => IdSource::Os,
         };
-        self.write(ids, |tx| {
+        let bodies = self.object_bodies();
+        self.write_with_raw(ids, |tx, txn| {
             if !tx.is_empty()? {
                 return Ok(false);
             }
             seed(tx, world)?;
+            seed_buckets(txn, &bodies, world)?;
             Ok(true)
         })
     }

@@ -253,14 +253,47 @@ impl Authorizer {
         resource_policy: Option<&NamedPolicy>,
         extra: &dyn Fn(&mut RequestContext),
     ) -> Result<Decision, AuthzError> {
+        self.authorize_at(
+            req.received_at,
+            req.source_ip,
+            caller,
+            req.service(),
+            action,
+            resource_arn,
+            resource_account,
+            resource_policy,
+            extra,
+        )
+    }
+
+    /// [`authorize`](Self::authorize) for a request that reached a
+    /// [`StreamingService`](crate::StreamingService): `aws:CurrentTime` is `received_at` (the
+    /// request's arrival) and `aws:SourceIp` the client's address.
+    ///
+    /// # Errors
+    ///
+    /// As [`authorize`](Self::authorize).
+    #[allow(clippy::too_many_arguments)]
+    pub fn authorize_at(
+        &self,
+        received_at: OffsetDateTime,
+        source_ip: IpAddr,
+        caller: &AuthenticatedCaller,
+        service: &str,
+        action: &str,
+        resource_arn: &str,
+        resource_account: &str,
+        resource_policy: Option<&NamedPolicy>,
+        extra: &dyn Fn(&mut RequestContext),
+    ) -> Result<Decision, AuthzError> {
         let facts = Facts {
-            now: req.received_at,
-            source_ip: Some(req.source_ip),
+            now: received_at,
+            source_ip: Some(source_ip),
         };
         self.decide(
             facts,
             caller,
-            req.service(),
+            service,
             action,
             resource_arn,
             resource_account,
@@ -351,8 +384,11 @@ impl Authorizer {
                 "The role {role_arn} cannot be found."
             )));
         };
-        let role = self.store.get_role(&account, &name)?;
-        let (identity, boundary) = self.store.role_identity_policies(&account, &name)?;
+        // A session is authorized with its role's policies as IAM changes have propagated
+        // (`rolechain up --iam-propagation-delay`); the session itself is STS's own state.
+        let iam = self.store.propagated();
+        let role = iam.get_role(&account, &name)?;
+        let (identity, boundary) = iam.role_identity_policies(&account, &name)?;
         let mut out = CallerPolicies {
             identity,
             boundary,
@@ -381,7 +417,7 @@ impl Authorizer {
                 ));
             }
             for arn in &session.session_policy_arns {
-                let named = match self.store.get_policy(arn) {
+                let named = match iam.get_policy(arn) {
                     Ok(p) => match p.default_version() {
                         Some(v) => {
                             let policy = iam::Policy::parse(&v.document, iam::PolicyKind::Identity)

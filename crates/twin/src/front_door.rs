@@ -19,9 +19,20 @@ pub(crate) const UNKNOWN: &str = "unknown";
 /// Unsigned requests that matched no internal route: AWS's answer to a request without
 /// credentials, except for the Query actions a service serves unsigned
 /// ([`AwsService::unsigned_actions`](crate::AwsService::unsigned_actions), STS's
-/// `AssumeRoleWithWebIdentity`), which go to that service. S3's anonymous access will need a
-/// hook here once S3 exists.
+/// `AssumeRoleWithWebIdentity`), which go to that service, and requests that are not Query
+/// calls at all, which go to a streaming service serving anonymous requests (S3, which decides
+/// them by bucket policy) when there is one.
 pub(crate) async fn unsigned(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if !may_be_query_call(&req) {
+        let anonymous = shared
+            .streaming
+            .values()
+            .find(|s| s.serves_anonymous())
+            .cloned();
+        if let Some(service) = anonymous {
+            return stream(service, req).await;
+        }
+    }
     let wanted = shared
         .services
         .values()
@@ -82,6 +93,51 @@ pub(crate) async fn unsigned(State(shared): State<Arc<Shared>>, req: Request) ->
     route(resp, name, action)
 }
 
+/// True when an unsigned request may be a Query-protocol call: an `Action` in the query
+/// string, or a form-encoded POST (whose body may name one).
+fn may_be_query_call(req: &Request) -> bool {
+    let in_query = req.uri().query().is_some_and(|q| {
+        awswire::Params::parse(q.as_bytes())
+            .ok()
+            .is_some_and(|p| p.get("Action").is_some())
+    });
+    in_query || (req.method() == http::Method::POST && is_form(req.headers()))
+}
+
+fn is_form(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+/// Hands a request with its body unread to a [`StreamingService`](crate::StreamingService).
+async fn stream(service: Arc<dyn crate::StreamingService>, req: Request) -> Response {
+    let meta = req
+        .extensions()
+        .get::<RequestMeta>()
+        .cloned()
+        .unwrap_or_else(RequestMeta::detached);
+    let name = service.signing_name();
+    let resp = service
+        .handle(crate::StreamRequest {
+            request: req,
+            source_ip: meta.peer.ip(),
+            request_id: meta.request_id,
+            received_at: meta.received_at,
+        })
+        .await;
+    let action = resp
+        .extensions()
+        .get::<ApiAction>()
+        .map_or(UNKNOWN, |a| a.0);
+    route(resp, name, action)
+}
+
 /// The Query `Action` of an unsigned request: from the query string, else from a form body.
 fn query_action(query: &str, headers: &http::HeaderMap, body: &[u8]) -> Option<String> {
     let from = |bytes: &[u8]| {
@@ -92,15 +148,7 @@ fn query_action(query: &str, headers: &http::HeaderMap, body: &[u8]) -> Option<S
     if let Some(action) = from(query.as_bytes()) {
         return Some(action);
     }
-    let form = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if form {
+    if is_form(headers) {
         from(body)
     } else {
         None
@@ -144,6 +192,9 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
     };
     tracing::Span::current().record("access_key_id", scope.access_key_id.as_str());
 
+    if let Some(service) = shared.streaming.get(scope.service.as_str()).cloned() {
+        return stream(service, Request::from_parts(parts, body)).await;
+    }
     let Some(service) = shared.services.get(scope.service.as_str()).cloned() else {
         let resp = unknown_service(shared, &scope.service, &meta.request_id);
         return route(resp, UNKNOWN, UNKNOWN);
@@ -212,7 +263,12 @@ fn route(mut resp: Response, service: &'static str, action: &'static str) -> Res
 /// one"; `InvalidAction` is the common Query-protocol error every SDK already treats as a
 /// non-retryable client error, and the message says what is wrong.
 fn unknown_service(shared: &Shared, service: &str, request_id: &str) -> Response {
-    let mut served: Vec<&str> = shared.services.keys().copied().collect();
+    let mut served: Vec<&str> = shared
+        .services
+        .keys()
+        .chain(shared.streaming.keys())
+        .copied()
+        .collect();
     served.sort_unstable();
     let served = if served.is_empty() {
         "none yet".to_string()

@@ -72,12 +72,14 @@ mod auth;
 pub mod authz;
 mod config;
 mod decisions;
+pub mod eks;
 mod front_door;
 mod front_door_errors;
 pub mod iam_service;
 mod ids;
 mod issuers;
 mod metrics;
+pub mod s3;
 mod server;
 mod service;
 pub mod state_auth;
@@ -87,6 +89,7 @@ pub use auth::{ApiError, AuthFailure, AuthenticatedCaller, Authenticator, Caller
 pub use authz::{Authorizer, AuthzDenied, AuthzError, CallerPolicies};
 pub use config::{TwinConfig, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES};
 pub use decisions::{DecisionEntry, DecisionLog, DecisionRecord, VerdictFilter};
+pub use eks::{EksAuthConfig, EksAuthService, EksService};
 pub use iam_service::IamService;
 pub use ids::log_fingerprint;
 pub use issuers::{
@@ -94,8 +97,9 @@ pub use issuers::{
     RegisteredIssuer,
 };
 pub use metrics::Metrics;
+pub use s3::S3Service;
 pub use server::{Readiness, ReadinessHold, TwinError, TwinServer};
-pub use service::{ApiAction, ApiRequest, AwsService, BoxFuture};
+pub use service::{ApiAction, ApiRequest, AwsService, BoxFuture, StreamRequest, StreamingService};
 pub use state_auth::StoreAuthenticator;
 pub use sts::{StsConfig, StsService};
 

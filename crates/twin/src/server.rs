@@ -30,7 +30,7 @@ use crate::front_door::{self, UNKNOWN};
 use crate::ids::new_request_id;
 use crate::issuers::{issuer_url, IssuerRegistry};
 use crate::metrics::Metrics;
-use crate::service::AwsService;
+use crate::service::{AwsService, StreamingService};
 
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +79,7 @@ pub(crate) struct RouteInfo {
 pub(crate) struct Shared {
     pub(crate) config: TwinConfig,
     pub(crate) services: HashMap<&'static str, Arc<dyn AwsService>>,
+    pub(crate) streaming: HashMap<&'static str, Arc<dyn StreamingService>>,
     pub(crate) issuers: IssuerRegistry,
     pub(crate) decisions: DecisionLog,
     pub(crate) metrics: Metrics,
@@ -172,6 +173,7 @@ pub struct TwinServer {
     base_url: String,
     config: TwinConfig,
     services: HashMap<&'static str, Arc<dyn AwsService>>,
+    streaming: HashMap<&'static str, Arc<dyn StreamingService>>,
     issuers: IssuerRegistry,
     decisions: DecisionLog,
     metrics: Metrics,
@@ -180,7 +182,7 @@ pub struct TwinServer {
 
 impl std::fmt::Debug for TwinServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut services: Vec<_> = self.services.keys().collect();
+        let mut services: Vec<_> = self.services.keys().chain(self.streaming.keys()).collect();
         services.sort_unstable();
         f.debug_struct("TwinServer")
             .field("local_addr", &self.local_addr)
@@ -222,6 +224,7 @@ impl TwinServer {
             base_url,
             config,
             services: HashMap::new(),
+            streaming: HashMap::new(),
             issuers: IssuerRegistry::new(),
             decisions,
             metrics,
@@ -251,10 +254,28 @@ impl TwinServer {
     /// [`TwinError::DuplicateService`] when one is already registered for that name.
     pub fn register(&mut self, service: Arc<dyn AwsService>) -> Result<&mut Self, TwinError> {
         let name = service.signing_name();
-        if self.services.contains_key(name) {
+        if self.services.contains_key(name) || self.streaming.contains_key(name) {
             return Err(TwinError::DuplicateService(name));
         }
         self.services.insert(name, service);
+        Ok(self)
+    }
+
+    /// Adds a service that reads request bodies itself (S3), keyed by its
+    /// [`signing_name`](StreamingService::signing_name).
+    ///
+    /// # Errors
+    ///
+    /// [`TwinError::DuplicateService`] when a handler is already registered for that name.
+    pub fn register_streaming(
+        &mut self,
+        service: Arc<dyn StreamingService>,
+    ) -> Result<&mut Self, TwinError> {
+        let name = service.signing_name();
+        if self.services.contains_key(name) || self.streaming.contains_key(name) {
+            return Err(TwinError::DuplicateService(name));
+        }
+        self.streaming.insert(name, service);
         Ok(self)
     }
 
@@ -297,6 +318,7 @@ impl TwinServer {
             base_url,
             config,
             services,
+            streaming,
             issuers,
             decisions,
             metrics,
@@ -307,6 +329,7 @@ impl TwinServer {
         let shared = Arc::new(Shared {
             config,
             services,
+            streaming,
             issuers,
             decisions,
             metrics,

@@ -159,3 +159,49 @@ impl ApiRequest {
         )
     }
 }
+
+/// A service that reads request bodies itself, as they arrive (S3: objects of any size, and
+/// SigV4's chunked payload signing, which only the service can check chunk by chunk).
+///
+/// The front door routes to it by the credential scope's service as it does for an
+/// [`AwsService`], but neither buffers the body nor applies the body limit; the service
+/// verifies the signature itself. With [`serves_anonymous`](Self::serves_anonymous), unsigned
+/// requests that are not Query-protocol calls reach it too (S3 decides anonymous access by
+/// bucket policy).
+pub trait StreamingService: Send + Sync + 'static {
+    /// The SigV4 signing name it serves (`s3`).
+    fn signing_name(&self) -> &'static str;
+
+    /// Handles one request. Insert an [`ApiAction`] into the response's extensions to name the
+    /// action in metrics and logs.
+    fn handle(&self, req: StreamRequest) -> BoxFuture<'_, Response>;
+
+    /// Whether unsigned requests (other than Query-protocol calls) come here. Default: no.
+    fn serves_anonymous(&self) -> bool {
+        false
+    }
+}
+
+/// A request for a [`StreamingService`]: the HTTP request with its body unread.
+pub struct StreamRequest {
+    /// The request; the body streams from the connection.
+    pub request: http::Request<axum::body::Body>,
+    /// The client's address (`aws:SourceIp`).
+    pub source_ip: IpAddr,
+    /// This request's id, also sent back as `x-amzn-RequestId` (and `x-amz-request-id`).
+    pub request_id: String,
+    /// When the twin received the request.
+    pub received_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for StreamRequest {
+    // Headers and the query carry signatures and session tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamRequest")
+            .field("method", self.request.method())
+            .field("path", &self.request.uri().path())
+            .field("source_ip", &self.source_ip)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}

@@ -579,10 +579,19 @@ fn iam_role_policy_and_provider_lifecycle() {
             doc,
             "--description",
             "a boundary",
+            "--tags",
+            "Key=team,Value=platform",
         ])
         .json();
     let arn = p["Policy"]["Arn"].as_str().unwrap().to_string();
     assert_eq!(arn, format!("arn:aws:iam::{ACCOUNT}:policy/b/bound"));
+    assert_eq!(
+        p["Policy"]["Tags"],
+        serde_json::json!([{"Key": "team", "Value": "platform"}])
+    );
+    let got = cli.iam(&["get-policy", "--policy-arn", &arn]).json();
+    assert_eq!(got["Policy"]["Tags"][0]["Value"], "platform");
+    assert_eq!(got["Policy"]["Description"], "a boundary");
     let v2 = cli
         .iam(&[
             "create-policy-version",

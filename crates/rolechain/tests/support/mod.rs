@@ -71,9 +71,15 @@ pub struct Up {
 impl Up {
     /// Starts `up` on `data_dir` with extra arguments and waits until it is serving.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Up {
+        Up::start_on(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// [`start`](Self::start) on a given `--listen` address: a restart on the same data
+    /// directory must serve where the clusters' issuers were created.
+    pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Up {
         let data = data_dir.display().to_string();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rolechain"))
-            .args(["up", "--data-dir", &data, "--listen", "127.0.0.1:0"])
+            .args(["up", "--data-dir", &data, "--listen", listen])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -144,6 +150,38 @@ impl Up {
             }
         }
         Some(cmd.output().expect("python runs"))
+    }
+}
+
+impl Up {
+    /// `aws ARGS` with temporary credentials in the environment, as a pod does after exporting
+    /// what `assume-role-with-web-identity` returned (seed 000); the endpoint comes from the
+    /// default profile `up` wrote.
+    pub fn aws_with_session(
+        &self,
+        (key, secret, token): (&str, &str, &str),
+        args: &[&str],
+    ) -> Option<Output> {
+        let python = python()?;
+        let out = Command::new(python)
+            .args(["-m", "awscli", "--output", "json"])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.data_dir)
+            .env("AWS_CONFIG_FILE", self.data_dir.join("aws/config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.data_dir.join("no-credentials"),
+            )
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_SESSION_TOKEN", token)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .output()
+            .expect("python runs");
+        Some(out)
     }
 }
 

@@ -19,8 +19,7 @@ impl Call<'_> {
         let path = v.str("Path", &rules::POLICY_PATH);
         let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
         let description = v.str("Description", &rules::POLICY_DESCRIPTION);
-        // Tags are validated as IAM does; the twin's policies do not keep them.
-        let _tags = super::roles::read_tags(&mut v, false);
+        let tags = super::roles::read_tags(&mut v, false);
         v.finish()?;
         let shown_path = path.clone().unwrap_or_else(|| "/".to_string());
         self.authorize(&format!(
@@ -35,10 +34,11 @@ impl Call<'_> {
                 path,
                 document,
                 description,
+                tags,
             })
             .map_err(state_error)?;
         self.ok(|r| {
-            r.child("Policy", |e| render::policy(e, &policy));
+            r.child("Policy", |e| render::policy_with_tags(e, &policy));
         })
     }
 
@@ -49,7 +49,7 @@ impl Call<'_> {
         self.authorize(&arn)?;
         let policy = self.store().get_policy(&arn).map_err(state_error)?;
         self.ok(|r| {
-            r.child("Policy", |e| render::policy(e, &policy));
+            r.child("Policy", |e| render::policy_with_tags(e, &policy));
         })
     }
 

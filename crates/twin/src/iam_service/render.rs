@@ -52,6 +52,15 @@ pub(crate) fn policy(e: &mut Element<'_>, p: &ManagedPolicy) {
         .timestamp("UpdateDate", p.updated);
 }
 
+/// The `Policy` structure with its tags, as `CreatePolicy` and `GetPolicy` return it
+/// (`ListPolicies` leaves tags out).
+pub(crate) fn policy_with_tags(e: &mut Element<'_>, p: &ManagedPolicy) {
+    policy(e, p);
+    if !p.tags.is_empty() {
+        tags(e, &p.tags);
+    }
+}
+
 /// The `PolicyVersion` structure, with the document when `with_document`.
 pub(crate) fn version(e: &mut Element<'_>, v: &PolicyVersion, with_document: bool) {
     if with_document {

@@ -16,17 +16,46 @@ use crate::auth::{describe_principal, AuthenticatedCaller};
 use crate::authz::CallerPolicies;
 use crate::service::ApiRequest;
 
-/// The members of an `AssumeRole` request, validated against the model.
-struct Params {
-    role_arn: String,
-    session_name: String,
-    policies: SessionPolicies,
-    duration: Option<i64>,
-    tags: Vec<twin_state::Tag>,
-    transitive_keys: Vec<String>,
-    external_id: Option<String>,
-    source_identity: Option<String>,
+/// The members of an `AssumeRole` request, validated against the model (or built by another
+/// service of the twin that assumes roles through STS, such as EKS Auth).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AssumeRoleParams {
+    pub(crate) role_arn: String,
+    pub(crate) session_name: String,
+    pub(crate) policies: SessionPolicies,
+    pub(crate) duration: Option<i64>,
+    pub(crate) tags: Vec<twin_state::Tag>,
+    pub(crate) transitive_keys: Vec<String>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) source_identity: Option<String>,
+    /// Set when an AWS service of the twin assumes the role on a caller's behalf.
+    pub(crate) service: Option<ServiceCall>,
 }
+
+/// How an AWS service's own `AssumeRole` differs from a client's (EKS Pod Identity's, for
+/// one).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServiceCall {
+    /// Context keys the service adds to the trust decision (`aws:SourceAccount`,
+    /// `aws:SourceArn`).
+    pub(crate) context: Vec<(String, String)>,
+    /// Whether the calling session's transitive tags are inherited. A service that passes the
+    /// tags again itself (EKS's chained call) turns this off, so they are evaluated as tags of
+    /// the request (`sts:TagSession`, `aws:RequestTag/…`) rather than conflicting with it.
+    pub(crate) inherit_transitive_tags: bool,
+    /// The service sets the duration itself (EKS Pod Identity's 6-hour sessions): the role's
+    /// `MaxSessionDuration` does not apply. The role-chaining limit still does.
+    pub(crate) fixed_duration: bool,
+}
+
+/// A session STS issued, and its packed policy size.
+#[derive(Debug, Clone)]
+pub(crate) struct Assumed {
+    pub(crate) session: twin_state::Session,
+    pub(crate) packed: Option<u32>,
+}
+
+type Params = AssumeRoleParams;
 
 fn read(query: &QueryRequest) -> Result<Params, AwsError> {
     // The model's member order: RoleArn, RoleSessionName, PolicyArns, Policy, DurationSeconds,
@@ -51,6 +80,7 @@ fn read(query: &QueryRequest) -> Result<Params, AwsError> {
         transitive_keys,
         external_id,
         source_identity,
+        service: None,
     })
 }
 
@@ -80,6 +110,33 @@ impl Inner {
         caller: &AuthenticatedCaller,
         p: Params,
     ) -> Result<HttpResponse, AwsError> {
+        let Assumed { session, packed } = self.assume(req, caller, p)?;
+        Ok(awswire::query_response(
+            &STS,
+            "AssumeRole",
+            &req.request_id,
+            |r| {
+                write_session(r, &session);
+                write_assumed_role_user(r, &session);
+                if let Some(packed) = packed {
+                    r.display("PackedPolicySize", packed);
+                }
+                r.opt_text("SourceIdentity", session.source_identity.as_deref());
+            },
+        ))
+    }
+
+    /// `AssumeRole` for `caller` (an IAM user, a role session, or an AWS service principal
+    /// acting through [`ServiceCall`]): the trust decision for `sts:AssumeRole` and, as needed,
+    /// `sts:TagSession` and `sts:SetSourceIdentity` (each recorded in the decision log), the
+    /// tag, policy and duration checks, then the stored session. Synchronous store work: call
+    /// it from the blocking pool.
+    pub(crate) fn assume(
+        &self,
+        req: &ApiRequest,
+        caller: &AuthenticatedCaller,
+        p: Params,
+    ) -> Result<Assumed, AwsError> {
         if matches!(caller.principal, Principal::Root { .. }) {
             return Err(AwsError::access_denied(
                 "Roles may not be assumed by root accounts.",
@@ -120,7 +177,11 @@ impl Inner {
         let tags = SessionTags {
             passed: p.tags.clone(),
             transitive_keys: p.transitive_keys.clone(),
-            inherited: inherited_tags(caller_session.as_ref()),
+            inherited: if p.service.as_ref().is_none_or(|s| s.inherit_transitive_tags) {
+                inherited_tags(caller_session.as_ref())
+            } else {
+                Vec::new()
+            },
         };
         let source_identity = p.source_identity.clone().or_else(|| {
             caller_session
@@ -136,6 +197,9 @@ impl Inner {
                 ctx.set("sts:SourceIdentity", id);
             }
             tags.context(ctx);
+            for (k, v) in p.service.iter().flat_map(|s| &s.context) {
+                ctx.set(k, v);
+            }
         };
 
         let mut actions = vec!["sts:AssumeRole"];
@@ -166,7 +230,12 @@ impl Inner {
 
         tags.check(&self.config)?;
         p.policies.check(self, &role.account, &self.config)?;
-        let duration = check_duration(p.duration, chained, &role, &self.config)?;
+        let duration = match &p.service {
+            Some(s) if s.fixed_duration && !chained => p
+                .duration
+                .unwrap_or(i64::from(self.config.default_duration_seconds)),
+            _ => check_duration(p.duration, chained, &role, &self.config)?,
+        };
         let packed = packed_policy_size(&p.policies, &tags);
         let session = issue(
             self,
@@ -189,19 +258,7 @@ impl Inner {
             chained,
             "role assumed"
         );
-        Ok(awswire::query_response(
-            &STS,
-            "AssumeRole",
-            &req.request_id,
-            |r| {
-                write_session(r, &session);
-                write_assumed_role_user(r, &session);
-                if let Some(packed) = packed {
-                    r.display("PackedPolicySize", packed);
-                }
-                r.opt_text("SourceIdentity", session.source_identity.as_deref());
-            },
-        ))
+        Ok(Assumed { session, packed })
     }
 
     /// The role a `RoleArn` names, if it exists with exactly that ARN (path included).
@@ -209,7 +266,8 @@ impl Inner {
         let Ok(IdentityArn::Role { account, name, .. }) = role_arn.parse::<IdentityArn>() else {
             return Ok(None);
         };
-        match self.store.get_role(&account, &name) {
+        // STS sees IAM as changes have propagated (`--iam-propagation-delay`).
+        match self.store.propagated().get_role(&account, &name) {
             Ok(role) if role.arn == role_arn => Ok(Some(role)),
             Ok(_) | Err(StateError::NoSuchEntity(_)) => Ok(None),
             Err(e) => Err(store_failure(e)),

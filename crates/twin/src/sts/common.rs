@@ -78,7 +78,7 @@ impl SessionPolicies {
                 .parse::<iam::Arn>()
                 .is_ok_and(|a| a.service == "iam" && a.account == role_account);
             let exists = in_account
-                && match inner.store.get_policy(arn) {
+                && match inner.store.propagated().get_policy(arn) {
                     Ok(_) => true,
                     Err(StateError::NoSuchEntity(_)) => false,
                     Err(e) => return Err(store_failure(e)),

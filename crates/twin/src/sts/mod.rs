@@ -30,6 +30,9 @@ mod assume_role;
 mod common;
 mod web_identity;
 
+pub(crate) use assume_role::{AssumeRoleParams, Assumed, ServiceCall};
+pub(crate) use common::SessionPolicies;
+
 use std::sync::Arc;
 
 use awswire::{AwsError, HttpResponse, QueryRequest, STS};
@@ -129,6 +132,19 @@ impl StsService {
     /// The settings in use.
     pub fn config(&self) -> &StsConfig {
         &self.inner.config
+    }
+
+    /// `AssumeRole` for another service of the twin (EKS Auth assuming a pod identity role as
+    /// `pods.eks.amazonaws.com`, then chaining into the target role): the same trust
+    /// decisions, recorded under `sts`, checks and session issuance as a client's
+    /// `AssumeRole`. Synchronous store work: call it from the blocking pool.
+    pub(crate) fn assume_role_as(
+        &self,
+        req: &ApiRequest,
+        caller: &crate::AuthenticatedCaller,
+        params: AssumeRoleParams,
+    ) -> Result<Assumed, AwsError> {
+        self.inner.assume(req, caller, params)
     }
 }
 
@@ -260,7 +276,7 @@ fn parse_query(req: &ApiRequest) -> Result<QueryRequest, AwsError> {
     QueryRequest::parse(&STS, req.uri.query().unwrap_or(""), body, OPERATIONS)
 }
 
-fn to_response(wire: HttpResponse) -> Response {
+pub(crate) fn to_response(wire: HttpResponse) -> Response {
     let mut resp = Response::new(Body::from(wire.body));
     *resp.status_mut() =
         http::StatusCode::from_u16(wire.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);

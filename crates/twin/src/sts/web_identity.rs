@@ -155,11 +155,13 @@ impl Inner {
         let provider = {
             let inner = Arc::clone(&self);
             let arn = provider_arn.clone();
-            blocking(move || match inner.store.get_oidc_provider(&arn) {
-                Ok(p) => Ok(Some(p)),
-                Err(StateError::NoSuchEntity(_)) => Ok(None),
-                Err(e) => Err(store_failure(e)),
-            })
+            blocking(
+                move || match inner.store.propagated().get_oidc_provider(&arn) {
+                    Ok(p) => Ok(Some(p)),
+                    Err(StateError::NoSuchEntity(_)) => Ok(None),
+                    Err(e) => Err(store_failure(e)),
+                },
+            )
             .await?
         };
         let Some(provider) = provider else {

@@ -87,6 +87,12 @@ fn role(store: &Store, account: &str, name: &str, trust_doc: String, max: Option
 }
 
 pub async fn start() -> Twin {
+    start_with(|_, _, _| {}).await
+}
+
+/// [`start`], with `more` registering further services (IAM, EKS, EKS Auth) on the server
+/// before it serves, given the store and the STS service.
+pub async fn start_with(more: impl FnOnce(&mut TwinServer, &Arc<Store>, &StsService)) -> Twin {
     let dir = tempfile::tempdir().unwrap();
     let mut config = TwinConfig::default();
     config.listen = "127.0.0.1:0".parse().unwrap();
@@ -130,6 +136,7 @@ pub async fn start() -> Twin {
         verifier,
         StsConfig::default(),
     );
+    more(&mut server, &store, &sts);
     server.register(Arc::new(sts)).unwrap();
 
     let addr = server.local_addr();

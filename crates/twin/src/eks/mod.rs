@@ -1,0 +1,509 @@
+//! The twin's EKS (signing name `eks`) and EKS Auth (`eks-auth`) services, both rest-json.
+//!
+//! # EKS
+//!
+//! | route | action | authorized as |
+//! | --- | --- | --- |
+//! | `GET /clusters` | `ListClusters` (`maxResults` 1–100, `nextToken`) | `eks:ListClusters` on `arn:aws:eks:REGION:ACCOUNT:cluster/*` |
+//! | `GET /clusters/{name}` | `DescribeCluster` | `eks:DescribeCluster` on the cluster |
+//! | `POST /clusters/{name}/pod-identity-associations` | `CreatePodIdentityAssociation` | `eks:CreatePodIdentityAssociation` on the cluster, `iam:PassRole` on the role (`iam:PassedToService` = `pods.eks.amazonaws.com`) |
+//! | `GET /clusters/{name}/pod-identity-associations` | `ListPodIdentityAssociations` (`namespace`, `serviceAccount`, `maxResults` 1–100, `nextToken`) | `eks:ListPodIdentityAssociations` on the cluster |
+//! | `GET …/pod-identity-associations/{id}` | `DescribePodIdentityAssociation` | on the association's ARN |
+//! | `POST …/pod-identity-associations/{id}` | `UpdatePodIdentityAssociation` | on the association's ARN, `iam:PassRole` on a new role |
+//! | `DELETE …/pod-identity-associations/{id}` | `DeletePodIdentityAssociation` | on the association's ARN |
+//!
+//! Clusters are the caller's account's in the credential scope's region (the twin has one
+//! endpoint for every region). `cluster.identity.oidc.issuer` is the issuer the twin serves for
+//! the cluster, so seed 000's and 002's `aws eks describe-cluster --query
+//! cluster.identity.oidc.issuer` work as written.
+//!
+//! Association rules, as EKS answers them: the namespace is a DNS-1123 label and the service
+//! account a DNS-1123 subdomain; `roleArn` is a role **in the cluster's account** that exists
+//! ("Role provided in the request does not exist"); `targetRoleArn` is any role ARN (in
+//! another account EKS cannot see it, so its existence is not checked); one association per
+//! (namespace, service account) (`ResourceInUseException` "Association already exists: ID");
+//! `policy` is an IAM policy and needs `disableSessionTags` true; at most 50 tags, none
+//! `aws:`-prefixed. Ids are `a-` + 17 lowercase letters and digits, ARNs
+//! `arn:aws:eks:REGION:ACCOUNT:podidentityassociation/CLUSTER/ID`, `externalId`
+//! `REGION/ACCOUNT/CLUSTER/NAMESPACE/SERVICE-ACCOUNT` when there is a target role.
+//! `UpdatePodIdentityAssociation` with `targetRoleArn` `""` removes the target role and with
+//! `policy` `""` removes the policy.
+//!
+//! Errors are rest-json: `x-amzn-ErrorType` and `{"message": …}`. A body that is not a JSON
+//! object, or a member of the wrong JSON type, is `SerializationException` 400; unknown routes
+//! `UnknownOperationException` 404; a denied request `AccessDeniedException` 403; SigV4
+//! failures keep their codes (`InvalidSignatureException`-style codes of the front door:
+//! `SignatureDoesNotMatch`, `InvalidClientTokenId`, `ExpiredToken`) in the rest-json shape.
+//!
+//! # EKS Auth
+//!
+//! See [`EksAuthService`].
+
+mod associations;
+mod auth;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use awswire::{json_response, AwsError, HttpResponse};
+use serde_json::{json, Map, Value};
+use twin_state::{Cluster, StateError, Store};
+
+use crate::auth::AuthenticatedCaller;
+use crate::authz::Authorizer;
+use crate::decisions::DecisionLog;
+use crate::service::{ApiAction, ApiRequest, AwsService, BoxFuture};
+use crate::state_auth::StoreAuthenticator;
+use crate::sts::{blocking, to_response};
+use crate::Response;
+
+pub use auth::{EksAuthConfig, EksAuthService};
+
+/// The service principal EKS Pod Identity assumes roles as, and the audience of its tokens.
+pub const POD_IDENTITY_PRINCIPAL: &str = "pods.eks.amazonaws.com";
+
+/// The EKS service handler (clusters and pod identity associations). See the
+/// [module documentation](self).
+#[derive(Debug, Clone)]
+pub struct EksService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<Store>,
+    auth: StoreAuthenticator,
+    authz: Authorizer,
+}
+
+impl EksService {
+    /// EKS over `store`, recording decisions into `decisions` (give it
+    /// [`TwinServer::decisions`](crate::TwinServer::decisions)).
+    pub fn new(store: Arc<Store>, decisions: DecisionLog) -> Self {
+        EksService {
+            inner: Arc::new(Inner {
+                auth: StoreAuthenticator::new(Arc::clone(&store)),
+                authz: Authorizer::new(Arc::clone(&store), decisions),
+                store,
+            }),
+        }
+    }
+}
+
+impl AwsService for EksService {
+    fn signing_name(&self) -> &'static str {
+        "eks"
+    }
+
+    fn handle(&self, req: ApiRequest) -> BoxFuture<'_, Response> {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            let request_id = req.request_id.clone();
+            let route = Route::of(&req);
+            let action = route.as_ref().map_or("unknown", Route::action);
+            let result = blocking(move || inner.serve(&req, route)).await;
+            let wire = result.unwrap_or_else(|e| eks_error(e).to_rest_json_response(&request_id));
+            let mut resp = to_response(wire);
+            resp.extensions_mut().insert(ApiAction(action));
+            resp
+        })
+    }
+}
+
+/// An EKS request's operation and path parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    ListClusters,
+    DescribeCluster(String),
+    CreateAssociation(String),
+    ListAssociations(String),
+    DescribeAssociation(String, String),
+    UpdateAssociation(String, String),
+    DeleteAssociation(String, String),
+}
+
+impl Route {
+    fn of(req: &ApiRequest) -> Option<Route> {
+        let segments = path_segments(req.uri.path())?;
+        let method = &req.method;
+        let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let route = match (method.as_str(), segs.as_slice()) {
+            ("GET", ["clusters"]) => Route::ListClusters,
+            ("GET", ["clusters", name]) => Route::DescribeCluster((*name).to_owned()),
+            ("POST", ["clusters", name, "pod-identity-associations"]) => {
+                Route::CreateAssociation((*name).to_owned())
+            }
+            ("GET", ["clusters", name, "pod-identity-associations"]) => {
+                Route::ListAssociations((*name).to_owned())
+            }
+            ("GET", ["clusters", name, "pod-identity-associations", id]) => {
+                Route::DescribeAssociation((*name).to_owned(), (*id).to_owned())
+            }
+            ("POST", ["clusters", name, "pod-identity-associations", id]) => {
+                Route::UpdateAssociation((*name).to_owned(), (*id).to_owned())
+            }
+            ("DELETE", ["clusters", name, "pod-identity-associations", id]) => {
+                Route::DeleteAssociation((*name).to_owned(), (*id).to_owned())
+            }
+            _ => return None,
+        };
+        Some(route)
+    }
+
+    fn action(&self) -> &'static str {
+        match self {
+            Route::ListClusters => "ListClusters",
+            Route::DescribeCluster(_) => "DescribeCluster",
+            Route::CreateAssociation(_) => "CreatePodIdentityAssociation",
+            Route::ListAssociations(_) => "ListPodIdentityAssociations",
+            Route::DescribeAssociation(..) => "DescribePodIdentityAssociation",
+            Route::UpdateAssociation(..) => "UpdatePodIdentityAssociation",
+            Route::DeleteAssociation(..) => "DeletePodIdentityAssociation",
+        }
+    }
+}
+
+/// The percent-decoded segments of a path (`/clusters/a%2Db` → `["clusters", "a-b"]`), or
+/// `None` when a segment is not valid UTF-8 once decoded or the path has empty segments.
+pub(crate) fn path_segments(path: &str) -> Option<Vec<String>> {
+    let trimmed = path.strip_prefix('/')?;
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    trimmed
+        .split('/')
+        .map(|seg| {
+            if seg.is_empty() {
+                return None;
+            }
+            let bytes = awswire::Params::parse(format!("s={seg}").as_bytes()).ok()?;
+            bytes.get("s").map(str::to_owned)
+        })
+        .collect()
+}
+
+/// `SerializationException` 400: the body or a member is not what the model says.
+pub(crate) fn serialization(message: impl Into<String>) -> AwsError {
+    AwsError::new("SerializationException", message, 400)
+}
+
+/// A rest-json request body: a JSON object (an empty body is an empty object). Members are
+/// read by name; unknown members are ignored, as AWS does.
+pub(crate) struct JsonBody(Map<String, Value>);
+
+impl JsonBody {
+    pub(crate) fn parse(body: &[u8]) -> Result<JsonBody, AwsError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonBody(Map::new()));
+        }
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => Ok(JsonBody(map)),
+            Ok(_) => Err(serialization("The request body must be a JSON object.")),
+            Err(e) => Err(serialization(format!(
+                "The request body is not valid JSON: {e}"
+            ))),
+        }
+    }
+
+    /// A string member (`null` counts as absent).
+    pub(crate) fn str(&self, name: &str) -> Result<Option<String>, AwsError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(serialization(format!(
+                "The member '{name}' must be a string."
+            ))),
+        }
+    }
+
+    /// A required string member: `InvalidParameterException` naming it when absent.
+    pub(crate) fn required_str(&self, name: &str) -> Result<String, AwsError> {
+        self.str(name)?.ok_or_else(|| missing(name))
+    }
+
+    /// A boolean member.
+    pub(crate) fn bool(&self, name: &str) -> Result<Option<bool>, AwsError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(serialization(format!(
+                "The member '{name}' must be a boolean."
+            ))),
+        }
+    }
+
+    /// A map of strings to strings (`tags`).
+    pub(crate) fn string_map(
+        &self,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    _ => Err(serialization(format!(
+                        "The values of the member '{name}' must be strings."
+                    ))),
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()
+                .map(Some),
+            Some(_) => Err(serialization(format!(
+                "The member '{name}' must be an object of strings."
+            ))),
+        }
+    }
+}
+
+/// `InvalidParameterException` for a required member that is absent, in Coral's words.
+pub(crate) fn missing(name: &str) -> AwsError {
+    AwsError::invalid_parameter_exception(format!(
+        "1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"
+    ))
+}
+
+/// The error an EKS client gets for `e`: SigV4 and store codes pass through, the twin's own
+/// failures become `ServerException` (details logged, never sent), STS's `AccessDenied`
+/// becomes `AccessDeniedException`.
+fn eks_error(e: AwsError) -> AwsError {
+    if e.status >= 500 {
+        tracing::error!(code = %e.code, message = %e.message, "eks request failed");
+        return AwsError::server_exception(
+            "The request processing has failed because of an unknown error, exception or failure.",
+        );
+    }
+    if e.code == "AccessDenied" {
+        return AwsError::access_denied_exception(e.message, 403);
+    }
+    e
+}
+
+/// A store error as EKS answers it.
+pub(crate) fn state_error(e: StateError) -> AwsError {
+    match e {
+        StateError::ResourceNotFound(m) | StateError::NoSuchEntity(m) => {
+            AwsError::resource_not_found(m)
+        }
+        StateError::ResourceInUse(m) => AwsError::resource_in_use(m),
+        StateError::InvalidInput(m)
+        | StateError::Validation(m)
+        | StateError::MalformedPolicyDocument(m) => AwsError::invalid_parameter_exception(m),
+        other => {
+            tracing::error!(error = %other, "eks store operation failed");
+            AwsError::server_exception(
+                "The request processing has failed because of an unknown error, exception or failure.",
+            )
+        }
+    }
+}
+
+/// A `maxResults` query parameter: an integer from 1 to 100.
+pub(crate) fn max_results(query: &awswire::Params) -> Result<usize, AwsError> {
+    let Some(raw) = query.get("maxResults") else {
+        return Ok(100);
+    };
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=100).contains(&n) => Ok(n),
+        _ => Err(AwsError::invalid_parameter_exception(format!(
+            "1 validation error detected: Value '{}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100",
+            printable(raw)
+        ))),
+    }
+}
+
+/// A client value for an error message: at most 256 characters, control characters replaced.
+pub(crate) fn printable(value: &str) -> String {
+    value
+        .chars()
+        .take(256)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn query_params(req: &ApiRequest) -> Result<awswire::Params, AwsError> {
+    awswire::Params::parse(req.uri.query().unwrap_or("").as_bytes())
+        .map_err(|e| serialization(e.message))
+}
+
+impl Inner {
+    fn serve(&self, req: &ApiRequest, route: Option<Route>) -> Result<HttpResponse, AwsError> {
+        let caller = req
+            .authenticate(&self.auth, time::OffsetDateTime::now_utc())
+            .map_err(|e| AwsError::new(e.code, e.message, e.status.as_u16()))?;
+        let Some(route) = route else {
+            return Err(AwsError::new(
+                "UnknownOperationException",
+                format!(
+                    "No EKS operation is served at {} {}.",
+                    req.method,
+                    printable(req.uri.path())
+                ),
+                404,
+            ));
+        };
+        let Some(account) = caller.principal.account().map(str::to_owned) else {
+            return Err(AwsError::access_denied_exception(
+                format!("{} cannot call EKS.", caller.arn()),
+                403,
+            ));
+        };
+        let call = Call {
+            inner: self,
+            req,
+            caller,
+            account,
+        };
+        match route {
+            Route::ListClusters => call.list_clusters(),
+            Route::DescribeCluster(name) => call.describe_cluster(&name),
+            Route::CreateAssociation(name) => call.create_association(&name),
+            Route::ListAssociations(name) => call.list_associations(&name),
+            Route::DescribeAssociation(name, id) => call.describe_association(&name, &id),
+            Route::UpdateAssociation(name, id) => call.update_association(&name, &id),
+            Route::DeleteAssociation(name, id) => call.delete_association(&name, &id),
+        }
+    }
+}
+
+/// One authenticated EKS request.
+struct Call<'a> {
+    inner: &'a Inner,
+    req: &'a ApiRequest,
+    caller: AuthenticatedCaller,
+    /// The caller's account: the clusters it names are in it.
+    account: String,
+}
+
+impl Call<'_> {
+    fn region(&self) -> &str {
+        &self.req.scope.region
+    }
+
+    /// Authorizes `action` on `resource` (owned by the caller's account).
+    fn authorize(
+        &self,
+        action: &str,
+        resource: &str,
+        extra: &dyn Fn(&mut iam::RequestContext),
+    ) -> Result<(), AwsError> {
+        self.inner
+            .authz
+            .authorize_request(
+                self.req,
+                &self.caller,
+                action,
+                resource,
+                &self.account,
+                None,
+                extra,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_aws_error(action, &self.caller.arn(), resource))
+    }
+
+    /// The named cluster of the caller's account in the request's region, once the caller may
+    /// perform `action` on it. The cluster ARN is authorized before the lookup, so a caller
+    /// without permission learns nothing about which clusters exist.
+    fn cluster(&self, name: &str, action: &str) -> Result<Cluster, AwsError> {
+        let arn = format!(
+            "arn:aws:eks:{}:{}:cluster/{}",
+            self.region(),
+            self.account,
+            name
+        );
+        self.authorize(action, &arn, &|_| {})?;
+        self.inner
+            .store
+            .get_cluster(&self.account, self.region(), name)
+            .map_err(state_error)
+    }
+
+    fn ok(&self, body: &Value) -> Result<HttpResponse, AwsError> {
+        Ok(json_response(200, &self.req.request_id, body))
+    }
+
+    fn list_clusters(&self) -> Result<HttpResponse, AwsError> {
+        let query = query_params(self.req)?;
+        let max = max_results(&query)?;
+        let resource = format!("arn:aws:eks:{}:{}:cluster/*", self.region(), self.account);
+        self.authorize("eks:ListClusters", &resource, &|_| {})?;
+        let names: Vec<String> = self
+            .inner
+            .store
+            .list_clusters(&self.account, self.region())
+            .map_err(state_error)?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        // The token is the name of the first cluster of the next page.
+        let start = match query.get("nextToken") {
+            None => 0,
+            Some(t) => names.iter().position(|n| n == t).ok_or_else(|| {
+                AwsError::invalid_parameter_exception("The nextToken is not valid.")
+            })?,
+        };
+        let page: Vec<&String> = names.iter().skip(start).take(max).collect();
+        let mut body = json!({ "clusters": page });
+        if let Some(next) = names.get(start + max) {
+            body["nextToken"] = json!(next);
+        }
+        self.ok(&body)
+    }
+
+    fn describe_cluster(&self, name: &str) -> Result<HttpResponse, AwsError> {
+        let cluster = self.cluster(name, "eks:DescribeCluster")?;
+        self.ok(&json!({ "cluster": render_cluster(&cluster) }))
+    }
+}
+
+/// EKS's `Cluster` with what the twin knows about a cluster: no endpoint, network or
+/// certificate data is invented.
+fn render_cluster(cluster: &Cluster) -> Value {
+    json!({
+        "name": cluster.name,
+        "arn": cluster.arn,
+        "createdAt": awswire::epoch_seconds(cluster.created),
+        "identity": { "oidc": { "issuer": cluster.issuer_url } },
+        "status": "ACTIVE",
+        "tags": {},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_decode_and_reject_empty() {
+        assert_eq!(
+            path_segments("/clusters/a%2Db/pod-identity-associations/"),
+            Some(vec![
+                "clusters".to_owned(),
+                "a-b".to_owned(),
+                "pod-identity-associations".to_owned()
+            ])
+        );
+        assert_eq!(path_segments("/clusters//x"), None);
+        assert_eq!(path_segments("clusters"), None);
+    }
+
+    #[test]
+    fn json_body_types() {
+        assert!(JsonBody::parse(b"").is_ok());
+        assert_eq!(
+            JsonBody::parse(b"[1]").err().map(|e| e.code),
+            Some("SerializationException".into())
+        );
+        assert_eq!(
+            JsonBody::parse(b"{").err().map(|e| e.code),
+            Some("SerializationException".into())
+        );
+        let body = JsonBody::parse(br#"{"a": 1, "b": "x", "t": {"k": 2}}"#).unwrap();
+        assert_eq!(body.str("b").unwrap().as_deref(), Some("x"));
+        assert!(body.str("a").unwrap_err().message.contains("'a'"));
+        assert!(body.string_map("t").is_err());
+        assert_eq!(
+            body.required_str("namespace").unwrap_err().code,
+            "InvalidParameterException"
+        );
+    }
+}

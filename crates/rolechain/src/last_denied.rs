@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use time::format_description::well_known::Rfc3339;
-use twin::DecisionEntry;
+use twin::{DecisionEntry, Outcome};
 
 /// Decision logs are bounded, but a trace over many policies can be large.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
@@ -42,7 +42,7 @@ pub async fn fetch(twin_url: &str, json: bool) -> anyhow::Result<LastDenied> {
     let Some(entry) = entries.pop() else {
         return Ok(LastDenied::None);
     };
-    if entry.decision.is_allowed() {
+    if !entry.is_denied() {
         bail!("{url} answered with an allowed decision when asked for denials");
     }
     if json {
@@ -62,16 +62,24 @@ fn render(entry: &DecisionEntry) -> String {
         "Decision #{} by the twin's {} at {time}\n\n",
         entry.id, entry.service
     );
-    header
-        + &explain::render_asked(
-            &entry.decision,
-            &explain::Asked {
-                caller: &entry.caller,
-                action: &entry.action,
-                resource: &entry.resource,
-                resource_account: None,
-            },
-        )
+    match &entry.outcome {
+        Outcome::Decided(decision) => {
+            header
+                + &explain::render_asked(
+                    decision,
+                    &explain::Asked {
+                        caller: &entry.caller,
+                        action: &entry.action,
+                        resource: &entry.resource,
+                        resource_account: None,
+                    },
+                )
+        }
+        Outcome::Refused(refusal) => format!(
+            "{header}REFUSED: {} on {}\n  caller: {}\n\nWhy: {}: {}\nNo policy was evaluated: the request failed this step before any could decide.\n",
+            entry.action, entry.resource, entry.caller, refusal.code, refusal.message
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -291,6 +291,57 @@ fn seed_002_irsa_with_the_aws_cli_and_the_last_denial_explained() {
     let entry: Value = serde_json::from_slice(&as_json.stdout).unwrap();
     assert_eq!(entry["verdict"], "implicit-deny");
     assert_eq!(entry["action"], "sts:AssumeRoleWithWebIdentity");
+
+    // A token for another audience never reaches the trust policy: the refusal is logged and
+    // explained as the step that failed.
+    let out = rolechain(&[
+        "cluster",
+        "token",
+        "--data-dir",
+        &up.data_dir.display().to_string(),
+        "--cluster",
+        "development-cluster",
+        "--namespace",
+        "default",
+        "--service-account",
+        "my-service-account",
+        "--audience",
+        "pods.eks.amazonaws.com",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(files.join("pod-identity-token"), stdout(&out).trim()).unwrap();
+    let wrong_file = format!("file://{}", files.join("pod-identity-token").display());
+    let refused = up
+        .aws(
+            None,
+            &[
+                "sts",
+                "assume-role-with-web-identity",
+                "--role-arn",
+                &role_arn,
+                "--role-session-name",
+                "awscli-pod",
+                "--web-identity-token",
+                &wrong_file,
+            ],
+        )
+        .unwrap();
+    assert!(
+        stderr(&refused).contains("InvalidIdentityToken")
+            && stderr(&refused).contains("Incorrect token audience"),
+        "{}",
+        stderr(&refused)
+    );
+    let explained = rolechain(&["explain", "--last-denied", "--twin", &up.base_url]);
+    assert_eq!(explained.status.code(), Some(1));
+    let text = stdout(&explained);
+    assert!(
+        text.contains(
+            "REFUSED: sts:AssumeRoleWithWebIdentity on arn:aws:iam::111111111111:role/my-test-role"
+        ) && text.contains("Why: InvalidIdentityToken: Incorrect token audience")
+            && text.contains(&format!("caller: web identity token from {issuer}")),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
-//! The bounded in-memory log of IAM decisions the twin made, for `/_rolechain/decisions` and
-//! "why was I denied" tooling.
+//! The bounded in-memory log of the twin's authorization outcomes, for `/_rolechain/decisions`
+//! and "why was I denied" tooling: every IAM policy decision with its trace, and every refusal
+//! made before any policy could decide (a token that does not verify, no OIDC provider, no
+//! pod identity association), with the error the caller got.
 
 use std::collections::VecDeque;
 use std::str::FromStr;
@@ -29,8 +31,43 @@ pub struct DecisionRecord {
     pub decision: Decision,
 }
 
-/// One logged decision. Serializes as `{id, time, service, action, caller, resource, verdict,
-/// reason, decision}`, `verdict` being `allow`, `explicit-deny` or `implicit-deny`.
+/// A request refused before, or instead of, a policy decision: the step of the chain that failed
+/// and the error the caller was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Refusal {
+    /// The AWS error code, e.g. `InvalidIdentityToken`.
+    pub code: String,
+    /// The message the caller got.
+    pub message: String,
+}
+
+/// What a handler records about a refusal.
+#[derive(Debug, Clone)]
+pub struct RefusalRecord {
+    /// The service that refused (`sts`, `eks-auth`, …).
+    pub service: String,
+    /// The IAM action asked for, e.g. `sts:AssumeRoleWithWebIdentity`.
+    pub action: String,
+    /// The caller's ARN, or a description (`token of system:serviceaccount:…`).
+    pub caller: String,
+    /// The resource ARN.
+    pub resource: String,
+    /// Why.
+    pub refusal: Refusal,
+}
+
+/// How a logged request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// IAM policies decided, with the trace.
+    Decided(Decision),
+    /// Refused before a policy could decide.
+    Refused(Refusal),
+}
+
+/// One logged outcome. Serializes as `{id, time, service, action, caller, resource, verdict,
+/// reason, decision | refusal}`, `verdict` being `allow`, `explicit-deny`, `implicit-deny` or
+/// `refused`.
 #[derive(Debug, Clone)]
 pub struct DecisionEntry {
     /// Monotonic within the process, starting at 1.
@@ -45,8 +82,38 @@ pub struct DecisionEntry {
     pub caller: String,
     /// See [`DecisionRecord::resource`].
     pub resource: String,
-    /// The decision with its trace.
-    pub decision: Decision,
+    /// The decision with its trace, or the refusal.
+    pub outcome: Outcome,
+}
+
+impl DecisionEntry {
+    /// The policy decision, unless the request was refused before one.
+    pub fn decision(&self) -> Option<&Decision> {
+        match &self.outcome {
+            Outcome::Decided(d) => Some(d),
+            Outcome::Refused(_) => None,
+        }
+    }
+
+    /// The refusal, when there was no policy decision.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match &self.outcome {
+            Outcome::Decided(_) => None,
+            Outcome::Refused(r) => Some(r),
+        }
+    }
+
+    /// True unless a policy decision allowed it.
+    pub fn is_denied(&self) -> bool {
+        self.decision().is_none_or(|d| !d.is_allowed())
+    }
+
+    fn verdict_name(&self) -> &'static str {
+        match &self.outcome {
+            Outcome::Decided(d) => verdict_name(d.verdict),
+            Outcome::Refused(_) => "refused",
+        }
+    }
 }
 
 fn verdict_name(verdict: Verdict) -> &'static str {
@@ -70,9 +137,20 @@ impl Serialize for DecisionEntry {
         s.serialize_field("action", &self.action)?;
         s.serialize_field("caller", &self.caller)?;
         s.serialize_field("resource", &self.resource)?;
-        s.serialize_field("verdict", verdict_name(self.decision.verdict))?;
-        s.serialize_field("reason", &self.decision.reason)?;
-        s.serialize_field("decision", &self.decision)?;
+        s.serialize_field("verdict", self.verdict_name())?;
+        match &self.outcome {
+            Outcome::Decided(decision) => {
+                s.serialize_field("reason", &decision.reason)?;
+                s.serialize_field("decision", decision)?;
+            }
+            Outcome::Refused(refusal) => {
+                s.serialize_field(
+                    "reason",
+                    &serde_json::json!({"rule": "refused", "code": refusal.code}),
+                )?;
+                s.serialize_field("refusal", refusal)?;
+            }
+        }
         s.end()
     }
 }
@@ -89,9 +167,21 @@ impl<'de> serde::Deserialize<'de> for DecisionEntry {
             action: String,
             caller: String,
             resource: String,
-            decision: Decision,
+            #[serde(default)]
+            decision: Option<Decision>,
+            #[serde(default)]
+            refusal: Option<Refusal>,
         }
         let wire = Wire::deserialize(deserializer)?;
+        let outcome = match (wire.decision, wire.refusal) {
+            (Some(d), None) => Outcome::Decided(d),
+            (None, Some(r)) => Outcome::Refused(r),
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "an entry has exactly one of decision and refusal",
+                ))
+            }
+        };
         let time = OffsetDateTime::parse(&wire.time, &Rfc3339).map_err(|e| {
             serde::de::Error::custom(format!("time {:?} is not RFC 3339: {e}", wire.time))
         })?;
@@ -102,13 +192,13 @@ impl<'de> serde::Deserialize<'de> for DecisionEntry {
             action: wire.action,
             caller: wire.caller,
             resource: wire.resource,
-            decision: wire.decision,
+            outcome,
         })
     }
 }
 
-/// Which decisions [`DecisionLog::recent`] returns. Parses from `allow`, `deny` (both kinds),
-/// `explicit-deny`, `implicit-deny`, `any`.
+/// Which decisions [`DecisionLog::recent`] returns. Parses from `allow`, `deny` (both kinds and
+/// refusals), `explicit-deny`, `implicit-deny`, `refused`, `any`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum VerdictFilter {
     /// Every decision.
@@ -122,17 +212,29 @@ pub enum VerdictFilter {
     ExplicitDeny,
     /// Denied because nothing allowed.
     ImplicitDeny,
+    /// Refused before a policy decided (bad token, no provider, no association).
+    Refused,
 }
 
 impl VerdictFilter {
-    /// True when `verdict` passes the filter.
-    pub fn matches(self, verdict: Verdict) -> bool {
+    /// True when `outcome` passes the filter; `Deny` takes refusals too.
+    pub fn matches(self, outcome: &Outcome) -> bool {
+        let verdict = match outcome {
+            Outcome::Decided(d) => d.verdict,
+            Outcome::Refused(_) => {
+                return matches!(
+                    self,
+                    VerdictFilter::Any | VerdictFilter::Deny | VerdictFilter::Refused
+                )
+            }
+        };
         match self {
             VerdictFilter::Any => true,
             VerdictFilter::Allow => verdict == Verdict::Allow,
             VerdictFilter::Deny => verdict != Verdict::Allow,
             VerdictFilter::ExplicitDeny => verdict == Verdict::ExplicitDeny,
             VerdictFilter::ImplicitDeny => verdict == Verdict::ImplicitDeny,
+            VerdictFilter::Refused => false,
         }
     }
 }
@@ -147,8 +249,10 @@ impl FromStr for VerdictFilter {
             "deny" => Ok(VerdictFilter::Deny),
             "explicit-deny" => Ok(VerdictFilter::ExplicitDeny),
             "implicit-deny" => Ok(VerdictFilter::ImplicitDeny),
+            "refused" => Ok(VerdictFilter::Refused),
             _ => Err(
-                "verdict must be one of allow, deny, explicit-deny, implicit-deny, any".to_string(),
+                "verdict must be one of allow, deny, explicit-deny, implicit-deny, refused, any"
+                    .to_string(),
             ),
         }
     }
@@ -228,7 +332,47 @@ impl DecisionLog {
 
     /// As [`record`](Self::record), with an explicit time.
     pub fn record_at(&self, record: DecisionRecord, time: OffsetDateTime) -> u64 {
-        let verdict = verdict_name(record.decision.verdict);
+        self.push(
+            time,
+            record.service,
+            record.action,
+            record.caller,
+            record.resource,
+            Outcome::Decided(record.decision),
+        )
+    }
+
+    /// Records a refusal now, like [`record`](Self::record). Returns the entry's id.
+    pub fn refuse(&self, record: RefusalRecord) -> u64 {
+        self.push(
+            OffsetDateTime::now_utc(),
+            record.service,
+            record.action,
+            record.caller,
+            record.resource,
+            Outcome::Refused(record.refusal),
+        )
+    }
+
+    fn push(
+        &self,
+        time: OffsetDateTime,
+        service: String,
+        action: String,
+        caller: String,
+        resource: String,
+        outcome: Outcome,
+    ) -> u64 {
+        let entry = DecisionEntry {
+            id: 0,
+            time,
+            service,
+            action,
+            caller,
+            resource,
+            outcome,
+        };
+        let verdict = entry.verdict_name();
         let id = {
             let mut ring = self.lock();
             // The id is taken under the lock so ids grow in buffer order.
@@ -237,15 +381,8 @@ impl DecisionLog {
             if ring.entries.len() == self.inner.capacity {
                 ring.entries.pop_front();
             }
-            ring.entries.push_back(Arc::new(DecisionEntry {
-                id,
-                time,
-                service: record.service,
-                action: record.action,
-                caller: record.caller,
-                resource: record.resource,
-                decision: record.decision,
-            }));
+            ring.entries
+                .push_back(Arc::new(DecisionEntry { id, ..entry }));
             id
         };
         self.inner
@@ -261,13 +398,13 @@ impl DecisionLog {
         ring.entries
             .iter()
             .rev()
-            .filter(|e| filter.matches(e.decision.verdict))
+            .filter(|e| filter.matches(&e.outcome))
             .take(limit)
             .cloned()
             .collect()
     }
 
-    /// The newest denied decision, if any.
+    /// The newest denial or refusal, if any.
     pub fn last_denied(&self) -> Option<Arc<DecisionEntry>> {
         self.recent(1, VerdictFilter::Deny).into_iter().next()
     }

@@ -88,7 +88,9 @@ pub mod sts;
 pub use auth::{ApiError, AuthFailure, AuthenticatedCaller, Authenticator, CallerKey};
 pub use authz::{Authorizer, AuthzDenied, AuthzError, CallerPolicies};
 pub use config::{TwinConfig, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES};
-pub use decisions::{DecisionEntry, DecisionLog, DecisionRecord, VerdictFilter};
+pub use decisions::{
+    DecisionEntry, DecisionLog, DecisionRecord, Outcome, Refusal, RefusalRecord, VerdictFilter,
+};
 pub use eks::{EksAuthConfig, EksAuthService, EksService};
 pub use iam_service::IamService;
 pub use ids::log_fingerprint;

@@ -293,7 +293,7 @@ async fn disabled_session_tags_send_the_external_id_to_the_target() {
     assert_eq!(code, "AccessDeniedException");
     let entry = twin.decisions.last_denied().unwrap();
     assert_eq!(entry.action, "sts:AssumeRole");
-    let trace = serde_json::to_string(&entry.decision).unwrap();
+    let trace = serde_json::to_string(&entry.decision()).unwrap();
     assert!(trace.contains("sts:ExternalId"), "{trace}");
 
     let cluster = twin.store.get_cluster(DEV, "us-east-1", CLUSTER).unwrap();
@@ -372,6 +372,51 @@ async fn bad_tokens_and_missing_associations_are_refused_in_eks_auth_words() {
     let (code, _, status) =
         eks_auth_error(assume(&twin, "no-such-cluster", pod_token(&twin, "default", "app")).await);
     assert_eq!((code.as_str(), status), ("ResourceNotFoundException", 404));
+
+    // Every failed step of the pod's chain is in the decision log as a refusal, newest first,
+    // for the cluster it was asked of; malformed calls and unknown clusters are the node's
+    // mistakes and are not.
+    let refusals: Vec<(String, String, String)> = twin
+        .decisions
+        .recent(100, twin::VerdictFilter::Refused)
+        .iter()
+        .map(|e| {
+            assert_eq!(e.service, "eks-auth");
+            assert_eq!(e.action, "eks-auth:AssumeRoleForPodIdentity");
+            assert!(e.decision().is_none());
+            let r = e.refusal().unwrap();
+            (
+                e.resource.rsplit('/').next().unwrap().to_string(),
+                r.code.clone(),
+                r.message.clone(),
+            )
+        })
+        .collect();
+    let codes: Vec<(&str, &str)> = refusals
+        .iter()
+        .map(|(cluster, code, _)| (cluster.as_str(), code.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            (CLUSTER, "InvalidTokenException"),
+            (CLUSTER, "ResourceNotFoundException"),
+            (OTHER_CLUSTER, "ResourceNotFoundException"),
+            (CLUSTER, "InvalidTokenException"),
+            (CLUSTER, "ExpiredTokenException"),
+            (CLUSTER, "InvalidTokenException"),
+        ]
+    );
+    assert!(refusals[0].2.contains("pod"), "{refusals:?}");
+    assert_eq!(
+        twin.decisions
+            .last_denied()
+            .unwrap()
+            .refusal()
+            .unwrap()
+            .code,
+        "InvalidTokenException"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -396,7 +396,7 @@ async fn decisions_newest_first_filtered_and_bounded() {
     for (back, entry) in served.iter().zip(&logged) {
         assert_eq!(back.id, entry.id);
         assert_eq!(back.resource, entry.resource);
-        assert_eq!(back.decision, entry.decision);
+        assert_eq!(back.outcome, entry.outcome);
         assert_eq!(back.time.unix_timestamp(), entry.time.unix_timestamp());
     }
 
@@ -464,6 +464,65 @@ async fn decisions_newest_first_filtered_and_bounded() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_logged_served_and_read_back_beside_decisions() {
+    let server = TwinServer::bind(test_config()).await.unwrap();
+    let log = server.decisions().clone();
+    let running = start(server).await;
+
+    record(&log, "arn:aws:s3:::pics/a"); // 1 allow
+    let id = log.refuse(twin::RefusalRecord {
+        service: "sts".into(),
+        action: "sts:AssumeRoleWithWebIdentity".into(),
+        caller: "web identity token from http://issuer.test/id/X".into(),
+        resource: "arn:aws:iam::111111111111:role/r".into(),
+        refusal: twin::Refusal {
+            code: "InvalidIdentityToken".into(),
+            message: "Incorrect token audience".into(),
+        },
+    });
+    assert_eq!(id, 2);
+    record(&log, "arn:aws:s3:::other/b"); // 3 implicit deny
+
+    let refused = get(running.addr, "/_rolechain/decisions?verdict=refused")
+        .await
+        .json();
+    let refused = refused.as_array().unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["id"], 2);
+    assert_eq!(refused[0]["verdict"], "refused");
+    assert_eq!(refused[0]["reason"]["rule"], "refused");
+    assert_eq!(refused[0]["refusal"]["code"], "InvalidIdentityToken");
+    assert!(refused[0].get("decision").is_none());
+
+    // `deny` takes refusals and policy denials; both read back as they were logged.
+    let denied = get(running.addr, "/_rolechain/decisions?verdict=deny")
+        .await
+        .json();
+    let back: Vec<twin::DecisionEntry> = serde_json::from_value(denied).unwrap();
+    let ids: Vec<u64> = back.iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![3, 2]);
+    assert!(back.iter().all(|e| e.is_denied()));
+    assert_eq!(
+        back[1].refusal().unwrap().message,
+        "Incorrect token audience"
+    );
+    assert!(back[0].decision().is_some());
+    assert_eq!(log.last_denied().unwrap().id, 3);
+
+    // An entry with neither, or both, is not an entry.
+    let neither = serde_json::json!({"id": 1, "time": "2026-01-01T00:00:00Z", "service": "s",
+        "action": "a", "caller": "c", "resource": "r"});
+    assert!(serde_json::from_value::<twin::DecisionEntry>(neither).is_err());
+
+    let text = get(running.addr, "/_rolechain/metrics").await.text();
+    assert!(
+        text.contains("rolechain_twin_decisions_total{verdict=\"refused\"} 1"),
+        "{text}"
+    );
     running.stop().await;
 }
 

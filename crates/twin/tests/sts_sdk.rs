@@ -141,7 +141,7 @@ async fn assume_role_in_the_same_account_then_across_accounts_by_chaining() {
         allowed.iter().any(|e| e.action == "sts:AssumeRole"
             && e.caller == "arn:aws:sts::111111111111:assumed-role/dev/builder"
             && e.resource == "arn:aws:iam::222222222222:role/S3_Pics"
-            && e.decision.cross_account),
+            && e.decision().unwrap().cross_account),
         "{allowed:?}"
     );
     assert!(allowed.iter().any(|e| e.action == "sts:TagSession"));
@@ -210,11 +210,11 @@ async fn assume_role_refusals_in_aws_words() {
     let last = twin.decisions.last_denied().unwrap();
     assert!(
         matches!(
-            last.decision.reason,
+            last.decision().unwrap().reason,
             iam::Reason::CrossAccountIdentityPolicyDoesNotAllow { .. }
         ),
         "{:?}",
-        last.decision.reason
+        last.decision().unwrap().reason
     );
 
     // Tags need sts:TagSession in the trust policy.
@@ -328,11 +328,11 @@ async fn session_policies_are_stored_and_reported() {
     let last = twin.decisions.last_denied().unwrap();
     assert!(
         matches!(
-            last.decision.reason,
+            last.decision().unwrap().reason,
             iam::Reason::SessionPolicyDoesNotAllow { .. }
         ),
         "{:?}",
-        last.decision.reason
+        last.decision().unwrap().reason
     );
 
     // Managed session policies must exist in the role's account.

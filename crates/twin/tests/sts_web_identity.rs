@@ -100,7 +100,8 @@ async fn tokens_the_trust_or_the_provider_refuse() {
         .caller
         .starts_with("web identity from arn:aws:iam::111111111111:oidc-provider/"));
     let closest = denied
-        .decision
+        .decision()
+        .unwrap()
         .closest_allow()
         .map(|(_, s)| format!("{:?}", s.failed));
     assert!(
@@ -197,6 +198,24 @@ async fn forged_tokens_are_invalid_identity_tokens() {
             "Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements".to_string()
         )
     );
+    // Both refusals are in the decision log, with the message the caller got.
+    let refused = twin.decisions.recent(2, twin::VerdictFilter::Refused);
+    assert_eq!(refused.len(), 2);
+    for entry in &refused {
+        assert_eq!(entry.action, "sts:AssumeRoleWithWebIdentity");
+        assert_eq!(entry.resource, ROLE);
+        assert_eq!(
+            entry.caller,
+            format!("web identity token from {}", twin.issuer_url)
+        );
+        assert_eq!(entry.refusal().unwrap().code, "InvalidIdentityToken");
+    }
+    assert!(refused[0]
+        .refusal()
+        .unwrap()
+        .message
+        .starts_with("Couldn't retrieve verification key"));
+    assert_eq!(refused[1].refusal().unwrap().message, INVALID_TOKEN);
 
     // alg: none.
     let none = format!("{}.", encode(&json!({"alg": "none", "kid": kid}), &claims));

@@ -355,25 +355,53 @@ impl Inner {
             blocking(move || inner.authorized_cluster(&req, &caller, &name)).await?
         };
 
-        let verified = self
-            .verifier
-            .verify(&token, &cluster.issuer_url, |aud| {
-                aud == POD_IDENTITY_PRINCIPAL
-            })
-            .await
-            .map_err(|e| {
-                tracing::debug!(
-                    error = %e,
-                    cluster = %cluster.arn,
-                    token = %oidc::token_fingerprint(&token),
-                    "pod identity token rejected"
-                );
-                token_error(&e)
-            })?;
-        let pod = pod_of(&verified)?;
+        let caller_arn = caller.arn();
+        let cluster_arn = cluster.arn.clone();
+        let outcome = async {
+            let verified = self
+                .verifier
+                .verify(&token, &cluster.issuer_url, |aud| {
+                    aud == POD_IDENTITY_PRINCIPAL
+                })
+                .await
+                .map_err(|e| {
+                    tracing::debug!(
+                        error = %e,
+                        cluster = %cluster.arn,
+                        token = %oidc::token_fingerprint(&token),
+                        "pod identity token rejected"
+                    );
+                    token_error(&e)
+                })?;
+            let pod = pod_of(&verified)?;
+            let inner = Arc::clone(&self);
+            blocking(move || inner.assume_sync(&req, &cluster, &pod, &verified.fingerprint)).await
+        }
+        .await;
+        if let Err(e) = &outcome {
+            self.log_refusal(&caller_arn, &cluster_arn, e);
+        }
+        outcome
+    }
 
-        let inner = Arc::clone(&self);
-        blocking(move || inner.assume_sync(&req, &cluster, &pod, &verified.fingerprint)).await
+    /// Puts a failed step that no policy decided (the token, the association) in the decision
+    /// log. Trust-policy denials are already there, recorded by STS with their traces.
+    fn log_refusal(&self, caller_arn: &str, cluster_arn: &str, e: &AwsError) {
+        if e.code.starts_with("AccessDenied")
+            || (e.status >= 500 && e.code != "ServiceUnavailableException")
+        {
+            return;
+        }
+        self.authorizer.decisions().refuse(crate::RefusalRecord {
+            service: "eks-auth".to_owned(),
+            action: ACTION.to_owned(),
+            caller: caller_arn.to_owned(),
+            resource: cluster_arn.to_owned(),
+            refusal: crate::Refusal {
+                code: e.code.to_string(),
+                message: e.message.to_string(),
+            },
+        });
     }
 
     /// The cluster, once the caller may call EKS Auth for it.

@@ -139,6 +139,49 @@ impl Inner {
                 "ProviderId is only for OAuth 2.0 access tokens; do not pass it with an OpenID Connect ID token.",
             ));
         }
+        let role_arn = p.role_arn.clone();
+        let issuer = oidc::peek_issuer(&p.token).ok();
+        let outcome = self.verify_and_assume(req, p).await;
+        if let Err(e) = &outcome {
+            self.log_refusal(issuer.as_deref(), &role_arn, e);
+        }
+        outcome
+    }
+
+    /// Puts a web identity refused before the trust policy could decide (no provider, a token
+    /// that does not verify) in the decision log; trust decisions are logged with their traces
+    /// where they are made.
+    fn log_refusal(&self, issuer: Option<&str>, role_arn: &str, e: &AwsError) {
+        if !matches!(
+            &*e.code,
+            "InvalidIdentityToken"
+                | "ExpiredTokenException"
+                | "IDPRejectedClaim"
+                | "IDPCommunicationError"
+        ) {
+            return;
+        }
+        let caller = match issuer {
+            Some(issuer) => format!("web identity token from {issuer}"),
+            None => "an unreadable web identity token".to_owned(),
+        };
+        self.authorizer.decisions().refuse(crate::RefusalRecord {
+            service: "sts".to_owned(),
+            action: ACTION.to_owned(),
+            caller,
+            resource: role_arn.to_owned(),
+            refusal: crate::Refusal {
+                code: e.code.to_string(),
+                message: e.message.to_string(),
+            },
+        });
+    }
+
+    async fn verify_and_assume(
+        self: &Arc<Self>,
+        req: ApiRequest,
+        p: Params,
+    ) -> Result<HttpResponse, AwsError> {
         let issuer = oidc::peek_issuer(&p.token).map_err(|e| token_error(&e))?;
         let Ok(iam::IdentityArn::Role {
             account: role_account,
@@ -153,7 +196,7 @@ impl Inner {
             host_path(&issuer)
         );
         let provider = {
-            let inner = Arc::clone(&self);
+            let inner = Arc::clone(self);
             let arn = provider_arn.clone();
             blocking(
                 move || match inner.store.propagated().get_oidc_provider(&arn) {
@@ -180,7 +223,7 @@ impl Inner {
                 token_error(&e)
             })?;
 
-        let inner = Arc::clone(&self);
+        let inner = Arc::clone(self);
         blocking(move || inner.web_identity_sync(&req, p, &provider, verified)).await
     }
 

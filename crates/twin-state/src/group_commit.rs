@@ -8,6 +8,10 @@
 //! holding its item has committed, or with the error that kept it out. Callers arriving while a
 //! batch commits queue up for the next one, so the batch grows with the load and a lone caller
 //! pays no more than a direct write.
+//!
+//! Waiters sleep on one of two condition variables, by the parity of the batch their item is in
+//! or will be in: a finished batch wakes its own callers and one queued caller to lead the next
+//! batch, not every caller queued behind it (each needless wake-up is a context switch).
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -25,13 +29,18 @@ struct State<T, R> {
     next_ticket: u64,
     queued: Vec<(u64, T)>,
     committing: bool,
+    /// The number of the batch committing (or last committed); batches count from 1.
+    batch: u64,
+    /// Tickets below this were taken into a batch (the committing one or an earlier one).
+    taken_below: u64,
     results: HashMap<u64, Result<R>>,
 }
 
 /// See the [module documentation](self).
 pub(crate) struct GroupCommit<T, R> {
     state: Mutex<State<T, R>>,
-    finished: Condvar,
+    /// Waiters whose item is in (or will be in) an even-numbered batch, and odd-numbered.
+    by_parity: [Condvar; 2],
 }
 
 impl<T, R> Default for GroupCommit<T, R> {
@@ -41,11 +50,17 @@ impl<T, R> Default for GroupCommit<T, R> {
                 next_ticket: 0,
                 queued: Vec::new(),
                 committing: false,
+                batch: 0,
+                taken_below: 0,
                 results: HashMap::new(),
             }),
-            finished: Condvar::new(),
+            by_parity: [Condvar::new(), Condvar::new()],
         }
     }
+}
+
+fn parity(batch: u64) -> usize {
+    usize::from(batch % 2 == 1)
 }
 
 /// Posts a failure for every ticket of a batch whose commit did not finish (it panicked), so
@@ -71,7 +86,10 @@ impl<T, R> Drop for Unfinished<'_, T, R> {
         }
         state.committing = false;
         drop(state);
-        self.group.finished.notify_all();
+        // Rare: wake everyone and let them sort it out.
+        for condvar in &self.group.by_parity {
+            condvar.notify_all();
+        }
     }
 }
 
@@ -97,54 +115,78 @@ impl<T, R> GroupCommit<T, R> {
                 // No result and no commit running: this caller's item is still queued (items
                 // leave the queue only for a commit, which posts their results before it
                 // ends). Lead the next batch.
-                let take = state.queued.len().min(MAX_BATCH);
-                let batch: Vec<(u64, T)> = state.queued.drain(..take).collect();
-                state.committing = true;
-                drop(state);
-                let (tickets, items): (Vec<u64>, Vec<T>) = batch.into_iter().unzip();
-                let mut unfinished = Unfinished {
-                    group: self,
-                    tickets: tickets.clone(),
-                };
-                let outcome = commit(items);
-                unfinished.tickets.clear();
-                state = self.lock();
-                match outcome {
-                    Ok(results) if results.len() == tickets.len() => {
-                        for (ticket, result) in tickets.into_iter().zip(results) {
-                            state.results.insert(ticket, result);
-                        }
-                    }
-                    Ok(results) => {
-                        let detail = format!(
-                            "a batch of {} items produced {} results",
-                            tickets.len(),
-                            results.len()
-                        );
-                        for ticket in tickets {
-                            state
-                                .results
-                                .insert(ticket, Err(StateError::Storage(detail.clone())));
-                        }
-                    }
-                    Err(e) => {
-                        let detail = e.to_string();
-                        for ticket in tickets {
-                            state
-                                .results
-                                .insert(ticket, Err(StateError::Storage(detail.clone())));
-                        }
-                    }
-                }
-                state.committing = false;
-                self.finished.notify_all();
+                state = self.lead(state, &commit);
                 continue;
             }
-            state = self
-                .finished
+            // In the committing batch, or queued for a later one (normally the next).
+            let batch = if ticket < state.taken_below {
+                state.batch
+            } else {
+                state.batch + 1
+            };
+            state = self.by_parity[parity(batch)]
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+    }
+
+    /// Commits the queued items (at most [`MAX_BATCH`]) as the next batch, posts their
+    /// results, and wakes the batch's callers and one caller to lead the batch after it.
+    fn lead<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State<T, R>>,
+        commit: &impl Fn(Vec<T>) -> BatchOutcome<R>,
+    ) -> MutexGuard<'a, State<T, R>> {
+        let take = state.queued.len().min(MAX_BATCH);
+        let batch: Vec<(u64, T)> = state.queued.drain(..take).collect();
+        state.committing = true;
+        state.batch += 1;
+        let number = state.batch;
+        if let Some((last, _)) = batch.last() {
+            state.taken_below = last + 1;
+        }
+        drop(state);
+        let (tickets, items): (Vec<u64>, Vec<T>) = batch.into_iter().unzip();
+        let mut unfinished = Unfinished {
+            group: self,
+            tickets: tickets.clone(),
+        };
+        let outcome = commit(items);
+        unfinished.tickets.clear();
+        let mut state = self.lock();
+        match outcome {
+            Ok(results) if results.len() == tickets.len() => {
+                for (ticket, result) in tickets.into_iter().zip(results) {
+                    state.results.insert(ticket, result);
+                }
+            }
+            Ok(results) => {
+                let detail = format!(
+                    "a batch of {} items produced {} results",
+                    tickets.len(),
+                    results.len()
+                );
+                for ticket in tickets {
+                    state
+                        .results
+                        .insert(ticket, Err(StateError::Storage(detail.clone())));
+                }
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                for ticket in tickets {
+                    state
+                        .results
+                        .insert(ticket, Err(StateError::Storage(detail.clone())));
+                }
+            }
+        }
+        state.committing = false;
+        self.by_parity[parity(number)].notify_all();
+        if !state.queued.is_empty() {
+            self.by_parity[parity(number + 1)].notify_one();
+        }
+        state
     }
 }
 
@@ -207,6 +249,31 @@ mod tests {
         assert_eq!(done, 32 * 50);
         // 1 600 items in far fewer transactions.
         assert!(commits.load(Ordering::SeqCst) < 32 * 50 / 2);
+    }
+
+    #[test]
+    fn more_callers_than_a_batch_takes_all_finish() {
+        // More waiters than MAX_BATCH: some are left behind by a batch and must still be woken
+        // to lead or join the next one.
+        let group = Arc::new(GroupCommit::<usize, usize>::default());
+        let largest = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..MAX_BATCH + 200)
+            .map(|n| {
+                let group = Arc::clone(&group);
+                let largest = Arc::clone(&largest);
+                std::thread::spawn(move || {
+                    group.submit(n, |items| {
+                        largest.fetch_max(items.len(), Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        Ok(items.into_iter().map(Ok).collect())
+                    })
+                })
+            })
+            .collect();
+        for (n, t) in threads.into_iter().enumerate() {
+            assert_eq!(t.join().unwrap().unwrap(), n);
+        }
+        assert!(largest.load(Ordering::SeqCst) <= MAX_BATCH);
     }
 
     #[test]

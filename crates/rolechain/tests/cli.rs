@@ -55,20 +55,7 @@ fn up_serves_the_twin_and_cluster_token_signs_for_its_issuer() {
     }
 
     // A token minted by another process while `up` runs, for the issuer `up` serves.
-    let out = rolechain(&[
-        "cluster",
-        "token",
-        "--data-dir",
-        &data_arg,
-        "--cluster",
-        "development-cluster",
-        "--namespace",
-        "default",
-        "--service-account",
-        "my-service-account",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let token = stdout(&out).trim().to_string();
+    let token = cluster_token(&data, "my-service-account", &[]);
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
     use base64::Engine as _;
@@ -380,22 +367,7 @@ fn rotate_keys_while_up_serves_publishes_the_new_key_beside_the_old() {
         .unwrap();
         header["kid"].as_str().unwrap().to_string()
     };
-    let mint = || {
-        let out = rolechain(&[
-            "cluster",
-            "token",
-            "--data-dir",
-            &data,
-            "--cluster",
-            "development-cluster",
-            "--namespace",
-            "default",
-            "--service-account",
-            "app",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        stdout(&out).trim().to_string()
-    };
+    let mint = || up.pod_token("app");
     let before = kid_of(&mint());
 
     let out = rolechain(&[

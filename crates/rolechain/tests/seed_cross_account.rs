@@ -6,38 +6,9 @@
 
 mod support;
 
-use serde_json::Value;
 use support::*;
 
 const SHARED: &str = "222222222222";
-
-fn ok_json(out: Option<std::process::Output>) -> Value {
-    let out = out.expect("peers checked first");
-    assert!(
-        out.status.success(),
-        "aws failed: {}\n{}",
-        stderr(&out),
-        stdout(&out)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-fn token(up: &Up, service_account: &str) -> String {
-    let out = rolechain(&[
-        "cluster",
-        "token",
-        "--data-dir",
-        &up.data_dir.display().to_string(),
-        "--cluster",
-        "development-cluster",
-        "--namespace",
-        "default",
-        "--service-account",
-        service_account,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).trim().to_string()
-}
 
 #[test]
 fn seed_000_cross_account_irsa_reads_the_shared_picture() {
@@ -87,8 +58,7 @@ fn seed_000_cross_account_irsa_reads_the_shared_picture() {
   "Action":"sts:AssumeRoleWithWebIdentity",
   "Condition":{{"StringEquals":{{"{host_path}:sub":"system:serviceaccount:default:s3-shared-content"}}}}}}]}}"#
     );
-    std::fs::write(files.join("trust.json"), trust).unwrap();
-    let trust_file = format!("file://{}", files.join("trust.json").display());
+    let trust_file = file_arg(files, "trust.json", &trust);
     ok_json(up.aws(
         Some("shared_content"),
         &[
@@ -119,8 +89,7 @@ fn seed_000_cross_account_irsa_reads_the_shared_picture() {
     assert!(put.status.success(), "{}", stderr(&put));
 
     // The pod: its token only, assuming the role in the other account for 1500 s.
-    std::fs::write(files.join("token"), token(&up, "s3-shared-content")).unwrap();
-    let token_file = format!("file://{}", files.join("token").display());
+    let token_file = file_arg(files, "token", &up.pod_token("s3-shared-content"));
     let role_arn = format!("arn:aws:iam::{SHARED}:role/s3-read-object");
     let before = time_now();
     let creds = ok_json(up.aws(
@@ -209,22 +178,9 @@ fn seed_000_cross_account_irsa_reads_the_shared_picture() {
     );
 
     // Another service account of the same cluster cannot assume the role.
-    std::fs::write(files.join("other"), token(&up, "default")).unwrap();
-    let other_file = format!("file://{}", files.join("other").display());
+    let other_file = file_arg(files, "other", &up.pod_token("default"));
     let other = up
-        .aws(
-            None,
-            &[
-                "sts",
-                "assume-role-with-web-identity",
-                "--role-arn",
-                &role_arn,
-                "--role-session-name",
-                "x-account",
-                "--web-identity-token",
-                &other_file,
-            ],
-        )
+        .assume_role_with_web_identity(&role_arn, "x-account", &other_file)
         .unwrap();
     assert!(!other.status.success());
     assert!(

@@ -11,33 +11,6 @@ use support::*;
 
 const ACCOUNT: &str = "111111111111";
 
-fn json(out: &std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "aws failed: {}\n{}",
-        stderr(out),
-        stdout(out)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-fn token(up: &Up, service_account: &str) -> String {
-    let out = rolechain(&[
-        "cluster",
-        "token",
-        "--data-dir",
-        &up.data_dir.display().to_string(),
-        "--cluster",
-        "development-cluster",
-        "--namespace",
-        "default",
-        "--service-account",
-        service_account,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).trim().to_string()
-}
-
 fn issuer_of(token: &str) -> String {
     use base64::Engine as _;
     let claims = token.split('.').nth(1).unwrap();
@@ -63,57 +36,47 @@ fn seed_002_irsa_with_the_aws_cli_and_the_last_denial_explained() {
     assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
     assert!(stdout(&none).contains("has recorded no denial"));
 
-    let pod_token = token(&up, "my-service-account");
+    let pod_token = up.pod_token("my-service-account");
     let issuer = issuer_of(&pod_token);
     let oidc_provider = issuer.trim_start_matches("http://").to_string();
     let files = dir.path();
 
     // The cluster's OIDC provider (seed 002 uses eksctl; this is its AWS CLI equivalent).
-    let created = json(
-        &up.aws(
-            Some("developer"),
-            &[
-                "iam",
-                "create-open-id-connect-provider",
-                "--url",
-                &issuer,
-                "--client-id-list",
-                "sts.amazonaws.com",
-            ],
-        )
-        .unwrap(),
-    );
+    let created = ok_json(up.aws(
+        Some("developer"),
+        &[
+            "iam",
+            "create-open-id-connect-provider",
+            "--url",
+            &issuer,
+            "--client-id-list",
+            "sts.amazonaws.com",
+        ],
+    ));
     let provider_arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{oidc_provider}");
     assert_eq!(created["OpenIDConnectProviderArn"], provider_arn.as_str());
-    let listed = json(
-        &up.aws(
-            Some("developer"),
-            &["iam", "list-open-id-connect-providers"],
-        )
-        .unwrap(),
-    );
+    let listed = ok_json(up.aws(
+        Some("developer"),
+        &["iam", "list-open-id-connect-providers"],
+    ));
     assert!(listed.to_string().contains(&provider_arn), "{listed}");
 
-    std::fs::write(
-        files.join("my-test-policy.json"),
+    let policy_file = file_arg(
+        files,
+        "my-test-policy.json",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:ListBucket","s3:GetObject"],"Resource":["arn:aws:s3:::my-test-bucket","arn:aws:s3:::my-test-bucket/*"]}]}"#,
-    )
-    .unwrap();
-    let policy_file = format!("file://{}", files.join("my-test-policy.json").display());
-    json(
-        &up.aws(
-            Some("developer"),
-            &[
-                "iam",
-                "create-policy",
-                "--policy-name",
-                "my-test-policy",
-                "--policy-document",
-                &policy_file,
-            ],
-        )
-        .unwrap(),
     );
+    ok_json(up.aws(
+        Some("developer"),
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "my-test-policy",
+            "--policy-document",
+            &policy_file,
+        ],
+    ));
     let account = up
         .aws(
             Some("developer"),
@@ -147,24 +110,20 @@ fn seed_002_irsa_with_the_aws_cli_and_the_last_denial_explained() {
   ]
 }}"#
     );
-    std::fs::write(files.join("trust-relationship.json"), &trust).unwrap();
-    let trust_file = format!("file://{}", files.join("trust-relationship.json").display());
-    json(
-        &up.aws(
-            Some("developer"),
-            &[
-                "iam",
-                "create-role",
-                "--role-name",
-                "my-test-role",
-                "--assume-role-policy-document",
-                &trust_file,
-                "--description",
-                "my-irsa-role",
-            ],
-        )
-        .unwrap(),
-    );
+    let trust_file = file_arg(files, "trust-relationship.json", &trust);
+    ok_json(up.aws(
+        Some("developer"),
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "my-test-role",
+            "--assume-role-policy-document",
+            &trust_file,
+            "--description",
+            "my-irsa-role",
+        ],
+    ));
     let policy_arn = format!("arn:aws:iam::{ACCOUNT}:policy/my-test-policy");
     let attach_arg = format!("--policy-arn={policy_arn}");
     let attached = up
@@ -196,43 +155,24 @@ fn seed_002_irsa_with_the_aws_cli_and_the_last_denial_explained() {
         )
         .unwrap();
     assert_eq!(stdout(&listed).trim(), policy_arn);
-    let stored_trust = json(
-        &up.aws(
-            Some("developer"),
-            &[
-                "iam",
-                "get-role",
-                "--role-name",
-                "my-test-role",
-                "--query",
-                "Role.AssumeRolePolicyDocument",
-            ],
-        )
-        .unwrap(),
-    );
+    let stored_trust = ok_json(up.aws(
+        Some("developer"),
+        &[
+            "iam",
+            "get-role",
+            "--role-name",
+            "my-test-role",
+            "--query",
+            "Role.AssumeRolePolicyDocument",
+        ],
+    ));
     let written: Value = serde_json::from_str(&trust).unwrap();
     assert_eq!(stored_trust, written);
 
     // The pod: no credentials, only its projected token.
-    std::fs::write(files.join("token"), &pod_token).unwrap();
-    let token_file = format!("file://{}", files.join("token").display());
+    let token_file = file_arg(files, "token", &pod_token);
     let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/my-test-role");
-    let assumed = json(
-        &up.aws(
-            None,
-            &[
-                "sts",
-                "assume-role-with-web-identity",
-                "--role-arn",
-                &role_arn,
-                "--role-session-name",
-                "awscli-pod",
-                "--web-identity-token",
-                &token_file,
-            ],
-        )
-        .unwrap(),
-    );
+    let assumed = ok_json(up.assume_role_with_web_identity(&role_arn, "awscli-pod", &token_file));
     assert_eq!(
         assumed["AssumedRoleUser"]["Arn"],
         format!("arn:aws:sts::{ACCOUNT}:assumed-role/my-test-role/awscli-pod").as_str()
@@ -247,22 +187,9 @@ fn seed_002_irsa_with_the_aws_cli_and_the_last_denial_explained() {
         .starts_with("ASIA"));
 
     // Another service account's token: refused, and the refusal explained.
-    std::fs::write(files.join("other-token"), token(&up, "other")).unwrap();
-    let other_file = format!("file://{}", files.join("other-token").display());
+    let other_file = file_arg(files, "other-token", &up.pod_token("other"));
     let refused = up
-        .aws(
-            None,
-            &[
-                "sts",
-                "assume-role-with-web-identity",
-                "--role-arn",
-                &role_arn,
-                "--role-session-name",
-                "awscli-pod",
-                "--web-identity-token",
-                &other_file,
-            ],
-        )
+        .assume_role_with_web_identity(&role_arn, "awscli-pod", &other_file)
         .unwrap();
     assert!(!refused.status.success());
     assert!(
@@ -294,37 +221,14 @@ fn seed_002_irsa_with_the_aws_cli_and_the_last_denial_explained() {
 
     // A token for another audience never reaches the trust policy: the refusal is logged and
     // explained as the step that failed.
-    let out = rolechain(&[
-        "cluster",
-        "token",
-        "--data-dir",
-        &up.data_dir.display().to_string(),
-        "--cluster",
-        "development-cluster",
-        "--namespace",
-        "default",
-        "--service-account",
+    let pod_identity_token = cluster_token(
+        &up.data_dir,
         "my-service-account",
-        "--audience",
-        "pods.eks.amazonaws.com",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    std::fs::write(files.join("pod-identity-token"), stdout(&out).trim()).unwrap();
-    let wrong_file = format!("file://{}", files.join("pod-identity-token").display());
+        &["--audience", "pods.eks.amazonaws.com"],
+    );
+    let wrong_file = file_arg(files, "pod-identity-token", &pod_identity_token);
     let refused = up
-        .aws(
-            None,
-            &[
-                "sts",
-                "assume-role-with-web-identity",
-                "--role-arn",
-                &role_arn,
-                "--role-session-name",
-                "awscli-pod",
-                "--web-identity-token",
-                &wrong_file,
-            ],
-        )
+        .assume_role_with_web_identity(&role_arn, "awscli-pod", &wrong_file)
         .unwrap();
     assert!(
         stderr(&refused).contains("InvalidIdentityToken")

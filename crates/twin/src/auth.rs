@@ -145,7 +145,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",
-            "The request processing has failed because of an unknown error, exception or failure.",
+            crate::service::UNKNOWN_FAILURE,
         )
     }
 }

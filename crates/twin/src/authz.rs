@@ -3,9 +3,9 @@
 //!
 //! For every request a service asks about, the authorizer
 //!
-//! 1. builds the `iam::RequestContext`: the caller's principal (its global keys such as
-//!    `aws:PrincipalArn` and `aws:userid` derive from it), `aws:CurrentTime`/`aws:EpochTime`,
-//!    `aws:SourceIp` (with [`authorize_request`](Authorizer::authorize_request)), the principal
+//! 1. builds the `iam::RequestContext` ([`CallerPolicies::request_context`]): the caller's
+//!    principal (its global keys such as `aws:PrincipalArn` and `aws:userid` derive from it),
+//!    `aws:CurrentTime`/`aws:EpochTime`, `aws:SourceIp`, the principal
 //!    tags (a role session's role tags overlaid with its session tags; keys compared regardless
 //!    of case, the session's winning), `aws:TokenIssueTime` and `aws:SourceIdentity` for
 //!    sessions, and the resource account; then the service's own keys through `extra`;
@@ -35,7 +35,7 @@ use twin_state::{StateError, Store};
 
 use crate::auth::{describe_principal, AuthenticatedCaller};
 use crate::decisions::{DecisionLog, DecisionRecord};
-use crate::service::ApiRequest;
+use crate::service::{ApiRequest, UNKNOWN_FAILURE};
 
 /// Decides requests of authenticated callers with the policies in the store.
 #[derive(Debug, Clone)]
@@ -59,6 +59,44 @@ pub struct CallerPolicies {
     pub keys: Vec<(String, String)>,
 }
 
+impl CallerPolicies {
+    /// The context a request of `principal` with these policies is decided in: the principal
+    /// (its global keys derive from it), `aws:CurrentTime`/`aws:EpochTime` of `now`,
+    /// `aws:SourceIp`, the principal tags and the caller's extra keys, and the resource's
+    /// account (left unset when unknown: empty). The service adds its own keys after.
+    pub(crate) fn request_context(
+        &self,
+        principal: &iam::Principal,
+        action: &str,
+        resource_arn: &str,
+        resource_account: &str,
+        now: OffsetDateTime,
+        source_ip: IpAddr,
+    ) -> RequestContext {
+        let mut ctx = RequestContext::new(principal.clone(), action, resource_arn);
+        ctx.set_time(now);
+        ctx.set_source_ip(source_ip);
+        ctx.set_principal_tags(&self.principal_tags);
+        for (k, v) in &self.keys {
+            ctx.set(k, v);
+        }
+        if !resource_account.is_empty() {
+            ctx.set_resource_account(resource_account);
+        }
+        ctx
+    }
+
+    /// These policies with `resource` as the resource-based policy, for `iam::evaluate`.
+    pub(crate) fn policy_set<'a>(&'a self, resource: Option<&'a NamedPolicy>) -> PolicySet<'a> {
+        PolicySet {
+            identity: &self.identity,
+            resource,
+            boundary: self.boundary.as_ref(),
+            session: &self.session,
+        }
+    }
+}
+
 /// A request the caller's policies do not allow. Carries the decision with its trace.
 #[derive(Debug, Clone)]
 pub struct AuthzDenied {
@@ -66,7 +104,7 @@ pub struct AuthzDenied {
     pub decision: Decision,
 }
 
-/// Why [`Authorizer::authorize`] did not allow a request.
+/// Why [`Authorizer::authorize_at`] did not allow a request.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthzError {
@@ -95,9 +133,7 @@ impl AuthzError {
             AuthzError::Denied(d) => d.to_aws_error(action, caller_arn, resource),
             AuthzError::Unavailable(detail) => {
                 tracing::error!(%detail, "authorization could not read the store");
-                AwsError::service_failure(
-                    "The request processing has failed because of an unknown error, exception or failure.",
-                )
+                AwsError::service_failure(UNKNOWN_FAILURE)
             }
         }
     }
@@ -162,6 +198,15 @@ fn unavailable(e: StateError) -> AuthzError {
     AuthzError::Unavailable(e.to_string())
 }
 
+/// An identity or session policy document from the store. The store only keeps documents IAM
+/// accepted, so one that does not parse is a corrupt `table`.
+fn parse_stored(doc: &str, table: &'static str) -> Result<iam::Policy, StateError> {
+    iam::Policy::parse(doc, iam::PolicyKind::Identity).map_err(|e| StateError::Corrupt {
+        table,
+        detail: e.to_string(),
+    })
+}
+
 /// A policy that allows nothing, standing in for a managed session policy that is gone.
 fn allows_nothing(name: &str) -> NamedPolicy {
     NamedPolicy::new(
@@ -172,13 +217,6 @@ fn allows_nothing(name: &str) -> NamedPolicy {
             statements: Vec::new(),
         },
     )
-}
-
-/// Request facts that do not come from the caller: when, and from where.
-#[derive(Debug, Clone, Copy)]
-struct Facts {
-    now: OffsetDateTime,
-    source_ip: Option<IpAddr>,
 }
 
 impl Authorizer {
@@ -198,50 +236,12 @@ impl Authorizer {
         &self.decisions
     }
 
-    /// Decides whether `caller` may perform `action` (e.g. `iam:CreateRole`) on `resource_arn`,
-    /// owned by `resource_account`, with `resource_policy` as the resource-based policy (a
-    /// role's trust policy for `sts:AssumeRole`). `aws:CurrentTime` is now; `extra` adds the
-    /// service's own context keys last. Records the decision either way.
-    ///
-    /// Synchronous store reads: call it from `spawn_blocking`.
+    /// [`authorize_at`](Self::authorize_at) for a request: the service is the request's
+    /// signing name, `aws:CurrentTime` its arrival and `aws:SourceIp` the client's address.
     ///
     /// # Errors
     ///
-    /// [`AuthzError::Denied`] with the decision when not allowed; [`AuthzError::Unavailable`]
-    /// when the store fails (nothing is recorded then).
-    #[allow(clippy::too_many_arguments)]
-    pub fn authorize(
-        &self,
-        caller: &AuthenticatedCaller,
-        service: &str,
-        action: &str,
-        resource_arn: &str,
-        resource_account: &str,
-        resource_policy: Option<&NamedPolicy>,
-        extra: &dyn Fn(&mut RequestContext),
-    ) -> Result<Decision, AuthzError> {
-        let facts = Facts {
-            now: OffsetDateTime::now_utc(),
-            source_ip: None,
-        };
-        self.decide(
-            facts,
-            caller,
-            service,
-            action,
-            resource_arn,
-            resource_account,
-            resource_policy,
-            extra,
-        )
-    }
-
-    /// [`authorize`](Self::authorize) for a request: the service is the request's signing
-    /// name, `aws:CurrentTime` its arrival and `aws:SourceIp` the client's address.
-    ///
-    /// # Errors
-    ///
-    /// As [`authorize`](Self::authorize).
+    /// As [`authorize_at`](Self::authorize_at).
     #[allow(clippy::too_many_arguments)]
     pub fn authorize_request(
         &self,
@@ -266,13 +266,20 @@ impl Authorizer {
         )
     }
 
-    /// [`authorize`](Self::authorize) for a request that reached a
-    /// [`StreamingService`](crate::StreamingService): `aws:CurrentTime` is `received_at` (the
-    /// request's arrival) and `aws:SourceIp` the client's address.
+    /// Decides whether `caller` may perform `action` (e.g. `iam:CreateRole`) on `resource_arn`,
+    /// owned by `resource_account`, with `resource_policy` as the resource-based policy (a
+    /// bucket policy for S3, `None` for IAM's own actions). `aws:CurrentTime` is `received_at`
+    /// (the request's arrival) and `aws:SourceIp` the client's address; `extra` adds the
+    /// service's own context keys last. Records the decision under `service` either way.
+    /// Services behind a [`StreamingService`](crate::StreamingService) call it directly, the
+    /// others through [`authorize_request`](Self::authorize_request).
+    ///
+    /// Synchronous store reads: call it from `spawn_blocking`.
     ///
     /// # Errors
     ///
-    /// As [`authorize`](Self::authorize).
+    /// [`AuthzError::Denied`] with the decision when not allowed; [`AuthzError::Unavailable`]
+    /// when the store fails (nothing is recorded then).
     #[allow(clippy::too_many_arguments)]
     pub fn authorize_at(
         &self,
@@ -286,20 +293,23 @@ impl Authorizer {
         resource_policy: Option<&NamedPolicy>,
         extra: &dyn Fn(&mut RequestContext),
     ) -> Result<Decision, AuthzError> {
-        let facts = Facts {
-            now: received_at,
-            source_ip: Some(source_ip),
-        };
-        self.decide(
-            facts,
-            caller,
-            service,
+        let policies = self.caller_policies(caller).map_err(unavailable)?;
+        let mut ctx = policies.request_context(
+            &caller.principal,
             action,
             resource_arn,
             resource_account,
-            resource_policy,
-            extra,
-        )
+            received_at,
+            source_ip,
+        );
+        extra(&mut ctx);
+        let decision = iam::evaluate(&policies.policy_set(resource_policy), &ctx);
+        self.record_for(service, &caller.principal, &ctx, &decision);
+        if decision.is_allowed() {
+            Ok(decision)
+        } else {
+            Err(AuthzError::Denied(Box::new(AuthzDenied { decision })))
+        }
     }
 
     /// Evaluates a policy set the caller assembled (for callers that are not IAM entities, such
@@ -335,6 +345,24 @@ impl Authorizer {
         });
     }
 
+    /// Records the decision `ctx` (its action and resource) got for `principal`, described as
+    /// the decision log names callers.
+    pub(crate) fn record_for(
+        &self,
+        service: &str,
+        principal: &iam::Principal,
+        ctx: &RequestContext,
+        decision: &Decision,
+    ) {
+        self.record(
+            service,
+            ctx.action(),
+            &describe_principal(principal),
+            ctx.resource(),
+            decision,
+        );
+    }
+
     /// The policies, boundary, session policies and principal tags of `caller`.
     ///
     /// # Errors
@@ -353,16 +381,9 @@ impl Authorizer {
                 let user = self.store.get_user(account, &name)?;
                 let mut out = CallerPolicies::default();
                 for (policy_name, doc) in &user.inline_policies {
-                    let policy =
-                        iam::Policy::parse(doc, iam::PolicyKind::Identity).map_err(|e| {
-                            StateError::Corrupt {
-                                table: "policy document",
-                                detail: e.to_string(),
-                            }
-                        })?;
                     out.identity.push(NamedPolicy::new(
                         &format!("{} (inline: {policy_name})", user.arn),
-                        policy,
+                        parse_stored(doc, "policy document")?,
                     ));
                 }
                 Ok(out)
@@ -405,27 +426,16 @@ impl Authorizer {
                 tags.push((t.key.clone(), t.value.clone()));
             }
             if let Some(doc) = &session.session_policy {
-                let policy = iam::Policy::parse(doc, iam::PolicyKind::Identity).map_err(|e| {
-                    StateError::Corrupt {
-                        table: "session policy",
-                        detail: e.to_string(),
-                    }
-                })?;
                 out.session.push(NamedPolicy::new(
                     &format!("{} (session policy)", session.assumed_role_arn),
-                    policy,
+                    parse_stored(doc, "session policy")?,
                 ));
             }
             for arn in &session.session_policy_arns {
                 let named = match iam.get_policy(arn) {
                     Ok(p) => match p.default_version() {
                         Some(v) => {
-                            let policy = iam::Policy::parse(&v.document, iam::PolicyKind::Identity)
-                                .map_err(|e| StateError::Corrupt {
-                                    table: "policy document",
-                                    detail: e.to_string(),
-                                })?;
-                            NamedPolicy::new(arn, policy)
+                            NamedPolicy::new(arn, parse_stored(&v.document, "policy document")?)
                         }
                         None => allows_nothing(arn),
                     },
@@ -447,53 +457,6 @@ impl Authorizer {
         }
         out.principal_tags = tags.into_iter().collect();
         Ok(out)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn decide(
-        &self,
-        facts: Facts,
-        caller: &AuthenticatedCaller,
-        service: &str,
-        action: &str,
-        resource_arn: &str,
-        resource_account: &str,
-        resource_policy: Option<&NamedPolicy>,
-        extra: &dyn Fn(&mut RequestContext),
-    ) -> Result<Decision, AuthzError> {
-        let policies = self.caller_policies(caller).map_err(unavailable)?;
-        let mut ctx = RequestContext::new(caller.principal.clone(), action, resource_arn);
-        ctx.set_time(facts.now);
-        if let Some(ip) = facts.source_ip {
-            ctx.set_source_ip(ip);
-        }
-        ctx.set_principal_tags(&policies.principal_tags);
-        for (k, v) in &policies.keys {
-            ctx.set(k, v);
-        }
-        if !resource_account.is_empty() {
-            ctx.set_resource_account(resource_account);
-        }
-        extra(&mut ctx);
-        let set = PolicySet {
-            identity: &policies.identity,
-            resource: resource_policy,
-            boundary: policies.boundary.as_ref(),
-            session: &policies.session,
-        };
-        let decision = iam::evaluate(&set, &ctx);
-        self.record(
-            service,
-            action,
-            &describe_principal(&caller.principal),
-            resource_arn,
-            &decision,
-        );
-        if decision.is_allowed() {
-            Ok(decision)
-        } else {
-            Err(AuthzError::Denied(Box::new(AuthzDenied { decision })))
-        }
     }
 }
 

@@ -41,16 +41,8 @@ pub(crate) async fn unsigned(State(shared): State<Arc<Shared>>, req: Request) ->
         return handle(&shared, req).await;
     }
     let (parts, body) = req.into_parts();
-    let meta = parts
-        .extensions
-        .get::<RequestMeta>()
-        .cloned()
-        .unwrap_or_else(RequestMeta::detached);
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let meta = request_meta(&parts.extensions);
+    let declared = declared_length(&parts.headers);
     let body = match read_body(body, shared.config.max_body_bytes, declared).await {
         Ok(body) => body,
         // Not worth a distinct answer: without credentials the request is refused anyway.
@@ -68,29 +60,22 @@ pub(crate) async fn unsigned(State(shared): State<Arc<Shared>>, req: Request) ->
         return handle(&shared, Request::from_parts(parts, Body::from(body))).await;
     };
     let name = service.signing_name();
-    let api = ApiRequest {
-        method: parts.method,
-        uri: parts.uri,
-        headers: parts.headers,
-        body,
-        scope: sigv4::CredentialScope {
-            access_key_id: String::new(),
-            date: String::new(),
-            region: String::new(),
-            service: name.to_string(),
-        },
-        security_token: None,
-        auth_location: sigv4::AuthLocation::Header,
-        source_ip: meta.peer.ip(),
-        request_id: meta.request_id.clone(),
-        received_at: meta.received_at,
+    let unsigned = sigv4::CredentialScope {
+        access_key_id: String::new(),
+        date: String::new(),
+        region: String::new(),
+        service: name.to_string(),
     };
+    let api = api_request(
+        parts,
+        body,
+        &meta,
+        unsigned,
+        None,
+        sigv4::AuthLocation::Header,
+    );
     let resp = service.handle(api).await;
-    let action = resp
-        .extensions()
-        .get::<ApiAction>()
-        .map_or(UNKNOWN, |a| a.0);
-    route(resp, name, action)
+    route_answered(resp, name)
 }
 
 /// True when an unsigned request may be a Query-protocol call: an `Action` in the query
@@ -117,11 +102,7 @@ fn is_form(headers: &http::HeaderMap) -> bool {
 
 /// Hands a request with its body unread to a [`StreamingService`](crate::StreamingService).
 async fn stream(service: Arc<dyn crate::StreamingService>, req: Request) -> Response {
-    let meta = req
-        .extensions()
-        .get::<RequestMeta>()
-        .cloned()
-        .unwrap_or_else(RequestMeta::detached);
+    let meta = request_meta(req.extensions());
     let name = service.signing_name();
     let resp = service
         .handle(crate::StreamRequest {
@@ -131,11 +112,7 @@ async fn stream(service: Arc<dyn crate::StreamingService>, req: Request) -> Resp
             received_at: meta.received_at,
         })
         .await;
-    let action = resp
-        .extensions()
-        .get::<ApiAction>()
-        .map_or(UNKNOWN, |a| a.0);
-    route(resp, name, action)
+    route_answered(resp, name)
 }
 
 /// The Query `Action` of an unsigned request: from the query string, else from a form body.
@@ -158,11 +135,7 @@ fn query_action(query: &str, headers: &http::HeaderMap, body: &[u8]) -> Option<S
 /// Routes a request that carries (or should carry) SigV4 authentication.
 pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let meta = parts
-        .extensions
-        .get::<RequestMeta>()
-        .cloned()
-        .unwrap_or_else(RequestMeta::detached);
+    let meta = request_meta(&parts.extensions);
 
     // The body is not needed to read the credential scope, so a request without usable
     // authentication or for an unknown service is refused before its body is read.
@@ -205,11 +178,7 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
     let limit = service
         .max_body_bytes()
         .unwrap_or(shared.config.max_body_bytes);
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(&parts.headers);
     let body = match read_body(body, limit, declared).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
@@ -233,7 +202,22 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
         }
     };
 
-    let api = ApiRequest {
+    let api = api_request(parts, body, &meta, scope, security_token, auth_location);
+    let resp = service.handle(api).await;
+    route_answered(resp, name)
+}
+
+/// The request a service handler gets: the HTTP parts, the buffered body, the front door's
+/// facts (`meta`) and the SigV4 data read from the request (placeholders for an unsigned one).
+fn api_request(
+    parts: http::request::Parts,
+    body: Bytes,
+    meta: &RequestMeta,
+    scope: sigv4::CredentialScope,
+    security_token: Option<String>,
+    auth_location: sigv4::AuthLocation,
+) -> ApiRequest {
+    ApiRequest {
         method: parts.method,
         uri: parts.uri,
         headers: parts.headers,
@@ -244,13 +228,32 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
         source_ip: meta.peer.ip(),
         request_id: meta.request_id.clone(),
         received_at: meta.received_at,
-    };
-    let resp = service.handle(api).await;
+    }
+}
+
+/// The facts the server attached to the request (peer, id, arrival); fresh ones when absent.
+fn request_meta(extensions: &http::Extensions) -> RequestMeta {
+    extensions
+        .get::<RequestMeta>()
+        .cloned()
+        .unwrap_or_else(RequestMeta::detached)
+}
+
+/// The body length the client declared (`Content-Length`), when it is a number.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// [`route`] for a service's response, with the action it named ([`ApiAction`]).
+fn route_answered(resp: Response, service: &'static str) -> Response {
     let action = resp
         .extensions()
         .get::<ApiAction>()
         .map_or(UNKNOWN, |a| a.0);
-    route(resp, name, action)
+    route(resp, service, action)
 }
 
 fn route(mut resp: Response, service: &'static str, action: &'static str) -> Response {

@@ -4,9 +4,11 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
-use axum::body::Bytes;
+use awswire::{AwsError, HttpResponse};
+use axum::body::{Body, Bytes};
 use axum::response::Response;
-use http::{HeaderMap, Method, Uri};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode, Uri};
 use sigv4::{AuthLocation, CredentialScope};
 use time::OffsetDateTime;
 
@@ -204,4 +206,74 @@ impl std::fmt::Debug for StreamRequest {
             .field("request_id", &self.request_id)
             .finish_non_exhaustive()
     }
+}
+
+/// What AWS says of its own failures; the detail is logged, never sent.
+pub(crate) const UNKNOWN_FAILURE: &str =
+    "The request processing has failed because of an unknown error, exception or failure.";
+
+/// Runs synchronous store work on tokio's blocking pool. `None` when the task panicked
+/// (logged, naming `service`): the handler answers with its service's own failure.
+pub(crate) async fn on_blocking_pool<T, F>(service: &str, f: F) -> Option<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(out) => Some(out),
+        Err(e) => {
+            tracing::error!(error = %e, service, "handler task failed");
+            None
+        }
+    }
+}
+
+/// [`on_blocking_pool`] for work that answers AWS errors (STS, EKS, EKS Auth): a panicked task
+/// is `InternalFailure` 500.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, AwsError>
+where
+    F: FnOnce() -> Result<T, AwsError> + Send + 'static,
+    T: Send + 'static,
+{
+    on_blocking_pool("worker", f)
+        .await
+        .unwrap_or_else(|| Err(AwsError::internal_failure(UNKNOWN_FAILURE)))
+}
+
+/// The HTTP response of a wire response (status, headers, body). Headers that are not valid
+/// HTTP are dropped; the server adds `x-amzn-RequestId` to every response itself.
+pub(crate) fn to_response(wire: HttpResponse) -> Response {
+    let mut resp = Response::new(Body::from(wire.body));
+    *resp.status_mut() =
+        StatusCode::from_u16(wire.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in wire.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            resp.headers_mut().insert(name, value);
+        }
+    }
+    resp
+}
+
+/// [`to_response`] naming the `action` it answered ([`ApiAction`]) for metrics and logs.
+pub(crate) fn answered(action: &'static str, wire: HttpResponse) -> Response {
+    let mut resp = to_response(wire);
+    resp.extensions_mut().insert(ApiAction(action));
+    resp
+}
+
+/// `Name { store: …, config: …, .. }`: what a service's `Debug` shows (its authenticator and
+/// verifier hold nothing worth printing).
+pub(crate) fn debug_service(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    store: &twin_state::Store,
+    config: &dyn std::fmt::Debug,
+) -> std::fmt::Result {
+    f.debug_struct(name)
+        .field("store", store)
+        .field("config", config)
+        .finish_non_exhaustive()
 }

@@ -3,18 +3,17 @@
 //! cross-account flow and each of its pitfalls, the token and association failures, and
 //! malformed requests signed by `aws-sigv4`.
 
+mod common;
 mod eks_support;
 
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
+use aws_sigv4::http_request::SignatureLocation;
+use common::wire::{send, Signer};
 use eks_support::*;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 const SIX_TAGS: [&str; 6] = [
@@ -465,61 +464,28 @@ fn signed_for(
     path: &str,
     body: &[u8],
 ) -> http::Request<Full<Bytes>> {
-    let url = format!("{}{path}", twin.base_url);
-    let host = twin.addr.to_string();
-    let headers = [
-        ("host", host.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let identity: Identity = twin.dev_admin.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        method,
-        &url,
-        headers.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut builder = http::Request::builder().method(method).uri(path);
-    for (n, v) in headers {
-        builder = builder.header(n, v);
-    }
-    let mut req = builder
-        .body(Full::new(Bytes::copy_from_slice(body)))
-        .unwrap();
-    instructions.apply_to_request_http1x(&mut req);
-    req
+    let signer = Signer {
+        service,
+        credentials: &twin.dev_admin,
+        location: SignatureLocation::Headers,
+        content_type: "application/json",
+    };
+    signer.request(twin.addr, method, path, body)
 }
 
 fn signed(twin: &EksTwin, method: &str, path: &str, body: &[u8]) -> http::Request<Full<Bytes>> {
     signed_for(twin, "eks-auth", method, path, body)
 }
 
-async fn send(twin: &EksTwin, req: http::Request<Full<Bytes>>) -> (u16, String, Value) {
-    let stream = tokio::net::TcpStream::connect(twin.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let code = resp
-        .headers()
-        .get("x-amzn-errortype")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    (status, code, json)
+/// Status, `x-amzn-errortype` (empty when absent) and the JSON body (`null` when not JSON).
+async fn send_json(twin: &EksTwin, req: http::Request<Full<Bytes>>) -> (u16, String, Value) {
+    let reply = send(twin.addr, req).await;
+    let json = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    (
+        reply.status.as_u16(),
+        reply.header("x-amzn-errortype"),
+        json,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -566,7 +532,7 @@ async fn malformed_requests_get_rest_json_errors() {
         ),
     ];
     for (method, p, body, status, code) in cases {
-        let (got_status, got_code, json) = send(&twin, signed(&twin, method, &p, body)).await;
+        let (got_status, got_code, json) = send_json(&twin, signed(&twin, method, &p, body)).await;
         assert_eq!(
             (got_status, got_code.as_str()),
             (status, code),
@@ -579,7 +545,7 @@ async fn malformed_requests_get_rest_json_errors() {
     // A bad signature is refused before anything is read, in the rest-json shape.
     let mut req = signed(&twin, "POST", &path, br#"{"token":"a.b.c"}"#);
     *req.body_mut() = Full::new(Bytes::from_static(br#"{"token":"x.y.z"}"#));
-    let (status, code, json) = send(&twin, req).await;
+    let (status, code, json) = send_json(&twin, req).await;
     assert_eq!((status, code.as_str()), (403, "SignatureDoesNotMatch"));
     assert!(json["message"].is_string());
 }
@@ -732,7 +698,7 @@ async fn malformed_eks_requests_get_rest_json_errors() {
     ];
     for (method, path, body, status, code, words) in cases {
         let req = signed_for(&twin, "eks", method, &path, body.as_bytes());
-        let (got_status, got_code, json) = send(&twin, req).await;
+        let (got_status, got_code, json) = send_json(&twin, req).await;
         assert_eq!(
             (got_status, got_code.as_str()),
             (status, code),

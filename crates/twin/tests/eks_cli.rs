@@ -6,99 +6,33 @@
 //! The interpreter is `$ROLECHAIN_PYTHON` (default `python3`), which must have awscli. Without
 //! it the tests print a notice and pass, unless `ROLECHAIN_REQUIRE_PEERS=1`.
 
+mod common;
 mod eks_support;
 
-use std::process::Command;
-
+use common::aws_cli::{aws_cli, peers_available, with_credentials, Run};
 use eks_support::*;
-use serde_json::Value;
-
-fn python() -> String {
-    std::env::var("ROLECHAIN_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-fn peers_available() -> bool {
-    let ok = Command::new(python())
-        .args(["-c", "import awscli"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("ROLECHAIN_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "awscli not importable by {} and ROLECHAIN_REQUIRE_PEERS=1",
-            python()
-        );
-        eprintln!(
-            "NOTICE: skipping: awscli not importable by {} (set ROLECHAIN_PYTHON, or ROLECHAIN_REQUIRE_PEERS=1 to make this a failure)",
-            python()
-        );
-    }
-    ok
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        assert!(self.ok, "{}", self.stderr);
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-
-    /// The CLI's `An error occurred (CODE) when calling …: MESSAGE` line.
-    fn error(&self) -> &str {
-        assert!(!self.ok, "expected a failure, got {}", self.stdout);
-        &self.stderr
-    }
-}
 
 /// `aws ARGS` as the account's admin, isolated from the machine's AWS configuration.
-async fn aws(twin: &EksTwin, account: &str, args: &[&str]) -> Out {
+async fn aws(twin: &EksTwin, account: &str, args: &[&str]) -> Run {
     let creds = if account == SHARED {
         &twin.shared_admin
     } else {
         &twin.dev_admin
     };
-    let mut cmd = Command::new(python());
-    cmd.args([
-        "-m",
-        "awscli",
-        "--endpoint-url",
-        &twin.base_url,
-        "--output",
-        "json",
-    ])
-    .args(args)
-    .env_clear()
-    .env("PATH", std::env::var("PATH").unwrap_or_default())
-    .env("HOME", twin.dir.path())
-    .env("AWS_CONFIG_FILE", twin.dir.path().join("no-config"))
-    .env(
-        "AWS_SHARED_CREDENTIALS_FILE",
-        twin.dir.path().join("no-credentials"),
-    )
-    .env("AWS_DEFAULT_REGION", "us-east-1")
-    .env("AWS_EC2_METADATA_DISABLED", "true")
-    .env("AWS_MAX_ATTEMPTS", "1")
-    .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
-    .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key());
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut cmd = aws_cli(twin.dir.path());
+    cmd.args(["--endpoint-url", &twin.base_url]).args(args);
+    with_credentials(
+        &mut cmd,
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        None,
+    );
+    Run::run(cmd, None).await
 }
 
 /// `aws eks OP --cluster-name development-cluster --association-id ID EXTRA…` as the
 /// developer account's admin.
-async fn on_association(twin: &EksTwin, op: &str, id: &str, extra: &[&str]) -> Out {
+async fn on_association(twin: &EksTwin, op: &str, id: &str, extra: &[&str]) -> Run {
     let mut args = vec!["eks", op, "--cluster-name", CLUSTER, "--association-id", id];
     args.extend_from_slice(extra);
     aws(twin, DEV, &args).await
@@ -106,7 +40,7 @@ async fn on_association(twin: &EksTwin, op: &str, id: &str, extra: &[&str]) -> O
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_and_list_clusters_as_the_seeds_query_them() {
-    if !peers_available() {
+    if !peers_available("awscli") {
         return;
     }
     let twin = start().await;
@@ -127,10 +61,10 @@ async fn describe_and_list_clusters_as_the_seeds_query_them() {
         ],
     )
     .await;
-    assert!(out.ok, "{}", out.stderr);
-    assert_eq!(out.stdout.trim(), twin.issuer_url);
+    let issuer = out.expect_ok().text();
+    assert_eq!(issuer.trim(), twin.issuer_url);
     // Seed 002: … | cut -d '/' -f 5 is the issuer id.
-    let id = out.stdout.trim().split('/').nth(4).unwrap();
+    let id = issuer.trim().split('/').nth(4).unwrap();
     assert_eq!(id, twin::derive_issuer_id(CLUSTER));
 
     let cluster = aws(&twin, DEV, &["eks", "describe-cluster", "--name", CLUSTER])
@@ -166,16 +100,17 @@ async fn describe_and_list_clusters_as_the_seeds_query_them() {
     )
     .await;
     assert!(
-        out.error().contains("(ResourceNotFoundException)")
+        out.failure().contains("(ResourceNotFoundException)")
             && out
-                .error()
+                .failure()
                 .contains("No cluster found for name: development-cluster."),
         "{}",
         out.stderr
     );
     let out = aws(&twin, DEV, &["eks", "list-clusters", "--page-size", "101"]).await;
     assert!(
-        out.error().contains("(InvalidParameterException)") && out.error().contains("maxResults"),
+        out.failure().contains("(InvalidParameterException)")
+            && out.failure().contains("maxResults"),
         "{}",
         out.stderr
     );
@@ -183,7 +118,7 @@ async fn describe_and_list_clusters_as_the_seeds_query_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_004_cross_account_association_lifecycle() {
-    if !peers_available() {
+    if !peers_available("awscli") {
         return;
     }
     let twin = start().await;
@@ -213,8 +148,8 @@ async fn seed_004_cross_account_association_lifecycle() {
     )
     .await;
     assert!(
-        out.error().contains("(MalformedPolicyDocument)")
-            && out.error().contains("Invalid principal in policy"),
+        out.failure().contains("(MalformedPolicyDocument)")
+            && out.failure().contains("Invalid principal in policy"),
         "{}",
         out.stderr
     );
@@ -232,7 +167,7 @@ async fn seed_004_cross_account_association_lifecycle() {
     )
     .await;
     assert!(
-        out.error().contains("Invalid principal in policy"),
+        out.failure().contains("Invalid principal in policy"),
         "{}",
         out.stderr
     );
@@ -308,7 +243,7 @@ async fn seed_004_cross_account_association_lifecycle() {
     )
     .await;
     assert!(
-        out.error().contains("(ResourceInUseException)") && out.error().contains(&id),
+        out.failure().contains("(ResourceInUseException)") && out.failure().contains(&id),
         "{}",
         out.stderr
     );
@@ -366,8 +301,8 @@ async fn seed_004_cross_account_association_lifecycle() {
     )
     .await;
     assert!(
-        out.error().contains("(InvalidParameterException)")
-            && out.error().contains("disableSessionTags"),
+        out.failure().contains("(InvalidParameterException)")
+            && out.failure().contains("disableSessionTags"),
         "{}",
         out.stderr
     );
@@ -408,7 +343,7 @@ async fn seed_004_cross_account_association_lifecycle() {
     assert_eq!(deleted["association"]["associationId"], id.as_str());
     let out = on_association(&twin, "describe-pod-identity-association", &id, &[]).await;
     assert!(
-        out.error().contains("(ResourceNotFoundException)"),
+        out.failure().contains("(ResourceNotFoundException)"),
         "{}",
         out.stderr
     );
@@ -416,7 +351,7 @@ async fn seed_004_cross_account_association_lifecycle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_pod_identity_association_refuses_bad_input() {
-    if !peers_available() {
+    if !peers_available("awscli") {
         return;
     }
     let twin = start().await;
@@ -508,7 +443,7 @@ async fn create_pod_identity_association_refuses_bad_input() {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = aws(&twin, DEV, &refs).await;
         assert!(
-            out.error().contains(code) && out.error().contains(words),
+            out.failure().contains(code) && out.failure().contains(words),
             "{refs:?}: {}",
             out.stderr
         );
@@ -541,7 +476,7 @@ async fn create_pod_identity_association_refuses_bad_input() {
     )
     .await;
     assert!(
-        out.error().contains("(ResourceNotFoundException)"),
+        out.failure().contains("(ResourceNotFoundException)"),
         "{}",
         out.stderr
     );
@@ -551,8 +486,8 @@ async fn create_pod_identity_association_refuses_bad_input() {
     ] {
         let out = on_association(&twin, op, "a-00000000000000000", &[]).await;
         assert!(
-            out.error().contains("(ResourceNotFoundException)")
-                && out.error().contains("a-00000000000000000"),
+            out.failure().contains("(ResourceNotFoundException)")
+                && out.failure().contains("a-00000000000000000"),
             "{op}: {}",
             out.stderr
         );
@@ -570,7 +505,7 @@ async fn create_pod_identity_association_refuses_bad_input() {
         ],
     )
     .await;
-    assert!(out.error().contains("maxResults"), "{}", out.stderr);
+    assert!(out.failure().contains("maxResults"), "{}", out.stderr);
     let a = associate(&twin, "default", "app", &primary, None, false);
     let out = on_association(
         &twin,
@@ -580,8 +515,8 @@ async fn create_pod_identity_association_refuses_bad_input() {
     )
     .await;
     assert!(
-        out.error().contains("(InvalidParameterException)")
-            && out.error().contains("At least one of"),
+        out.failure().contains("(InvalidParameterException)")
+            && out.failure().contains("At least one of"),
         "{}",
         out.stderr
     );

@@ -1,13 +1,16 @@
 //! The twin's IAM driven by the real AWS CLI over loopback HTTP: seed 002's IRSA commands as
 //! written, the rest of the implemented actions, and the errors IAM answers with.
 //!
-//! Needs `ROLECHAIN_PYTHON` (a venv python with the pinned `awscli`; `aws` next to it). Without
+//! The interpreter is `$ROLECHAIN_PYTHON` (default `python3`), which must have awscli. Without
 //! it the tests skip with a notice, unless `ROLECHAIN_REQUIRE_PEERS=1`, which makes them fail.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+use common::aws_cli::{aws_cli, isolated_python, peers_available, Run};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use time::OffsetDateTime;
@@ -96,29 +99,6 @@ impl Drop for Twin {
 // ---------------------------------------------------------------------------------------------
 // the AWS CLI
 
-/// The `aws` next to `ROLECHAIN_PYTHON`, or `None` (skip) when peers are not required.
-fn peers() -> Option<(PathBuf, PathBuf)> {
-    let required = std::env::var("ROLECHAIN_REQUIRE_PEERS").is_ok_and(|v| v == "1");
-    let python = match std::env::var_os("ROLECHAIN_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            assert!(
-                !required,
-                "ROLECHAIN_REQUIRE_PEERS=1 but ROLECHAIN_PYTHON is not set"
-            );
-            eprintln!("notice: ROLECHAIN_PYTHON not set; skipping the AWS CLI tests");
-            return None;
-        }
-    };
-    let aws = python.parent().unwrap().join("aws");
-    if !aws.exists() {
-        assert!(!required, "no aws CLI at {}", aws.display());
-        eprintln!("notice: no aws CLI at {}; skipping", aws.display());
-        return None;
-    }
-    Some((python, aws))
-}
-
 struct Profile {
     name: String,
     key: String,
@@ -127,49 +107,15 @@ struct Profile {
 }
 
 struct Cli {
-    python: PathBuf,
-    aws: PathBuf,
     dir: TempDir,
     port: u16,
     profiles: Vec<Profile>,
 }
 
-#[derive(Debug)]
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        assert!(self.ok, "command failed: {}", self.stderr);
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-
-    /// Asserts failure with `code` in the CLI's error line and returns the message.
-    fn error(&self, code: &str) -> String {
-        assert!(!self.ok, "expected {code}, got success: {}", self.stdout);
-        let marker = format!("An error occurred ({code})");
-        assert!(
-            self.stderr.contains(&marker),
-            "expected {code}, got: {}",
-            self.stderr
-        );
-        self.stderr
-            .split_once("operation: ")
-            .map(|(_, m)| m.trim().to_string())
-            .unwrap_or_default()
-    }
-}
-
 impl Cli {
-    fn new(twin: &Twin, python: PathBuf, aws: PathBuf) -> Cli {
+    fn new(twin: &Twin) -> Cli {
         let key = twin.store.list_access_keys(ACCOUNT).unwrap().remove(0);
         let mut cli = Cli {
-            python,
-            aws,
             dir: tempfile::tempdir().unwrap(),
             port: twin.port,
             profiles: Vec::new(),
@@ -215,21 +161,15 @@ impl Cli {
         std::fs::write(self.dir.path().join(name), content).unwrap();
     }
 
-    fn env(&self, cmd: &mut Command) {
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
+    /// Points `cmd` at this CLI's config and credentials files, in its directory.
+    fn configure(&self, mut cmd: Command) -> Command {
         cmd.current_dir(self.dir.path())
             .env("AWS_CONFIG_FILE", self.dir.path().join("config"))
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.dir.path().join("credentials"),
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_PAGER", "")
-            .env("AWS_MAX_ATTEMPTS", "1");
+            );
+        cmd
     }
 
     /// `aws iam …` as the admin.
@@ -238,28 +178,16 @@ impl Cli {
     }
 
     fn iam_as(&self, profile: &str, args: &[&str]) -> Run {
-        let mut cmd = Command::new(&self.aws);
-        self.env(&mut cmd);
+        let mut cmd = self.configure(aws_cli(self.dir.path()));
         cmd.arg("--profile").arg(profile).arg("iam").args(args);
-        let out = cmd.output().expect("run aws");
-        Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::blocking(cmd, None)
     }
 
     /// A botocore script (for requests the CLI would refuse to send).
     fn python(&self, script: &str) -> Run {
-        let mut cmd = Command::new(&self.python);
-        self.env(&mut cmd);
+        let mut cmd = self.configure(isolated_python(self.dir.path()));
         cmd.arg("-c").arg(script);
-        let out = cmd.output().expect("run python");
-        Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::blocking(cmd, None)
     }
 
     fn path(&self) -> &Path {
@@ -267,10 +195,14 @@ impl Cli {
     }
 }
 
+/// The twin and a CLI for its admin, or `None` (skip) when the AWS CLI is missing and not
+/// required.
 fn setup() -> Option<(Twin, Cli)> {
-    let (python, aws) = peers()?;
+    if !peers_available("awscli, botocore") {
+        return None;
+    }
     let twin = Twin::start();
-    let cli = Cli::new(&twin, python, aws);
+    let cli = Cli::new(&twin);
     Some((twin, cli))
 }
 
@@ -398,8 +330,7 @@ fn iam_seed_002_irsa_commands_as_written() {
         "my-test-role",
         &format!("--policy-arn={policy_arn}"),
     ]);
-    assert!(attach.ok, "{}", attach.stderr);
-    assert_eq!(attach.stdout.trim(), "");
+    assert_eq!(attach.expect_ok().text().trim(), "");
 
     let attached = cli.iam(&[
         "list-attached-role-policies",
@@ -410,8 +341,7 @@ fn iam_seed_002_irsa_commands_as_written() {
         "--output",
         "text",
     ]);
-    assert!(attached.ok, "{}", attached.stderr);
-    assert_eq!(attached.stdout.trim(), policy_arn);
+    assert_eq!(attached.expect_ok().text().trim(), policy_arn);
 
     let got = cli.iam(&["get-policy", "--policy-arn", &policy_arn]).json();
     assert_eq!(got["Policy"]["PolicyName"], "my-test-policy");
@@ -746,7 +676,7 @@ fn iam_role_policy_and_provider_lifecycle() {
     assert!(cli.iam(&["delete-policy", "--policy-arn", &arn]).ok);
     assert!(cli.iam(&["delete-role", "--role-name", "app"]).ok);
     cli.iam(&["get-role", "--role-name", "app"])
-        .error("NoSuchEntity");
+        .error_message("NoSuchEntity");
 
     // OIDC provider updates.
     let thumb = "a".repeat(40);
@@ -841,7 +771,7 @@ fn iam_errors_as_aws_answers_them() {
             "--assume-role-policy-document",
             &trust_aws(&ghost),
         ])
-        .error("MalformedPolicyDocument");
+        .error_message("MalformedPolicyDocument");
     assert_eq!(
         msg,
         format!("Invalid principal in policy: \"AWS\":\"{ghost}\"")
@@ -892,7 +822,7 @@ fn iam_errors_as_aws_answers_them() {
     // NoSuchEntity, EntityAlreadyExists, DeleteConflict.
     let msg = cli
         .iam(&["get-role", "--role-name", "nope"])
-        .error("NoSuchEntity");
+        .error_message("NoSuchEntity");
     assert_eq!(msg, "The role with name nope cannot be found.");
     let msg = cli
         .iam(&[
@@ -902,7 +832,7 @@ fn iam_errors_as_aws_answers_them() {
             "--assume-role-policy-document",
             &trust_aws(ACCOUNT),
         ])
-        .error("EntityAlreadyExists");
+        .error_message("EntityAlreadyExists");
     assert_eq!(msg, "Role with name b already exists.");
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
     let p = cli
@@ -927,10 +857,10 @@ fn iam_errors_as_aws_answers_them() {
     );
     let msg = cli
         .iam(&["delete-role", "--role-name", "b"])
-        .error("DeleteConflict");
+        .error_message("DeleteConflict");
     assert_eq!(msg, "Cannot delete entity, must detach all policies first.");
     cli.iam(&["delete-policy", "--policy-arn", &parn])
-        .error("DeleteConflict");
+        .error_message("DeleteConflict");
 
     // A malformed policy names the element.
     let bad = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEqual":{"s3:prefix":"a"}}}]}"#;
@@ -942,13 +872,13 @@ fn iam_errors_as_aws_answers_them() {
             "--policy-document",
             bad,
         ])
-        .error("MalformedPolicyDocument");
+        .error_message("MalformedPolicyDocument");
     assert!(msg.contains("Statement[0].Condition.StringEqual"), "{msg}");
 
     // Constraint failures: server-side ValidationError in AWS's words.
     let msg = cli
         .iam(&["get-role", "--role-name", "a b"])
-        .error("ValidationError");
+        .error_message("ValidationError");
     assert_eq!(
         msg,
         r"1 validation error detected: Value 'a b' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=,.@-]+"
@@ -962,7 +892,7 @@ fn iam_errors_as_aws_answers_them() {
     );
     assert!(missing.ok, "{}", missing.stderr);
     assert_eq!(
-        missing.stdout.trim(),
+        missing.text().trim(),
         "ValidationError|1 validation error detected: Value null at 'roleName' failed to satisfy constraint: Member must not be null"
     );
 
@@ -1000,7 +930,7 @@ fn iam_errors_as_aws_answers_them() {
                 &trust_aws(ACCOUNT),
             ],
         )
-        .error("AccessDenied");
+        .error_message("AccessDenied");
     assert_eq!(
         msg,
         format!(
@@ -1039,7 +969,7 @@ fn iam_errors_as_aws_answers_them() {
     );
     // GetUser with role credentials and no user name.
     cli.iam_as("limited", &["get-user"])
-        .error("ValidationError");
+        .error_message("ValidationError");
 
     // A session whose token is wrong, one that expired, a bad signature, an unknown key.
     cli.add_profile(
@@ -1049,7 +979,7 @@ fn iam_errors_as_aws_answers_them() {
         Some("not-the-token"),
     );
     cli.iam_as("wrongtoken", &["list-roles"])
-        .error("InvalidClientTokenId");
+        .error_message("InvalidClientTokenId");
     let expired = twin
         .store
         .issue_session(&NewSession {
@@ -1072,7 +1002,9 @@ fn iam_errors_as_aws_answers_them() {
         &expired.secret_access_key,
         Some(&expired.session_token),
     );
-    let msg = cli.iam_as("expired", &["list-roles"]).error("ExpiredToken");
+    let msg = cli
+        .iam_as("expired", &["list-roles"])
+        .error_message("ExpiredToken");
     assert_eq!(msg, "The security token included in the request is expired");
 
     let key = twin.store.list_access_keys(ACCOUNT).unwrap().remove(0);
@@ -1083,7 +1015,7 @@ fn iam_errors_as_aws_answers_them() {
         None,
     );
     cli.iam_as("badsig", &["list-roles"])
-        .error("SignatureDoesNotMatch");
+        .error_message("SignatureDoesNotMatch");
     cli.add_profile(
         "unknown",
         "AKIAAAAAAAAAAAAAAAAA",
@@ -1091,7 +1023,7 @@ fn iam_errors_as_aws_answers_them() {
         None,
     );
     cli.iam_as("unknown", &["list-roles"])
-        .error("InvalidClientTokenId");
+        .error_message("InvalidClientTokenId");
 
     // Deleting the session's role ends the session.
     cli.iam(&[

@@ -2,23 +2,20 @@
 //! verified by `oidc::Verifier`, the SigV4 front door with requests signed by `aws-sigv4`, and
 //! graceful shutdown.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
-use http::{HeaderMap, StatusCode};
-use http_body_util::{BodyExt as _, Full};
+use aws_sigv4::http_request::SignatureLocation;
+use common::wire::{send, Reply, Signer};
+use http::StatusCode;
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use iam::{evaluate, NamedPolicy, Policy, PolicyKind, PolicySet, Principal, RequestContext};
-use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify};
@@ -76,37 +73,6 @@ async fn start(server: TwinServer) -> Running {
     }
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-}
-
-async fn send(addr: SocketAddr, req: http::Request<Full<Bytes>>) -> Reply {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let resp = sender.send_request(req).await.expect("response");
-    let (parts, body) = resp.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.expect("body").to_bytes(),
-    }
-}
-
 async fn get(addr: SocketAddr, path_and_query: &str) -> Reply {
     let req = http::Request::get(path_and_query)
         .header("host", addr.to_string())
@@ -115,7 +81,7 @@ async fn get(addr: SocketAddr, path_and_query: &str) -> Reply {
     send(addr, req).await
 }
 
-/// A request signed by `aws-sigv4`, the real SDK signer, for `service`.
+/// A request signed by `aws-sigv4`, the real SDK signer, for `service`, with the test key.
 fn signed(
     addr: SocketAddr,
     method: &str,
@@ -125,45 +91,14 @@ fn signed(
     secret: &str,
     location: SignatureLocation,
 ) -> http::Request<Full<Bytes>> {
-    let url = format!("http://{addr}{path_and_query}");
-    let host = addr.to_string();
-    let headers = [
-        ("host", host.as_str()),
-        (
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        ),
-    ];
-    let identity: Identity = Credentials::new(AKID, secret, None, None, "test").into();
-    let mut settings = SigningSettings::default();
-    settings.signature_location = location;
-    settings.expires_in = Some(Duration::from_secs(60));
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        method,
-        &url,
-        headers.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut builder = http::Request::builder().method(method).uri(path_and_query);
-    for (n, v) in headers {
-        builder = builder.header(n, v);
-    }
-    let mut req = builder
-        .body(Full::new(Bytes::copy_from_slice(body)))
-        .unwrap();
-    instructions.apply_to_request_http1x(&mut req);
-    req
+    let credentials = Credentials::new(AKID, secret, None, None, "test");
+    let signer = Signer {
+        service,
+        credentials: &credentials,
+        location,
+        content_type: "application/x-www-form-urlencoded; charset=utf-8",
+    };
+    signer.request(addr, method, path_and_query, body)
 }
 
 /// Raw bytes in, raw response text out: for requests no well-behaved client would send.

@@ -3,82 +3,29 @@
 //! no credentials, and boto3's `assume_role` refused in AWS's words.
 //!
 //! The interpreter is `$ROLECHAIN_PYTHON` (default `python3`), which must have awscli and
-//! boto3. Without them the tests print a notice and pass, unless `ROLECHAIN_REQUIRE_PEERS=1`.
+//! boto3. Without them the tests print a notice and pass, unless `ROLECHAIN_REQUIRE_PEERS=1`
+//! (see `common::aws_cli`).
 
+mod common;
 mod sts_support;
 
-use std::process::Command;
-
-use serde_json::Value;
+use common::aws_cli::{aws_cli, isolated_python, peers_available, with_credentials, Run};
 use sts_support::*;
 
-fn python() -> String {
-    std::env::var("ROLECHAIN_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-/// True when awscli and boto3 are importable; otherwise a notice, or a failure when peers are
-/// required.
-fn peers_available() -> bool {
-    let ok = Command::new(python())
-        .args(["-c", "import awscli, boto3"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("ROLECHAIN_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "awscli/boto3 not importable by {} and ROLECHAIN_REQUIRE_PEERS=1",
-            python()
-        );
-        eprintln!(
-            "NOTICE: skipping: awscli/boto3 not importable by {} (set ROLECHAIN_PYTHON, or ROLECHAIN_REQUIRE_PEERS=1 to make this a failure)",
-            python()
-        );
+/// Runs `aws ARGS` against the twin with only the given credentials (key, secret, session
+/// token; none: an unsigned pod), isolated from the machine's AWS configuration.
+async fn aws(twin: &Twin, creds: Option<(&str, &str, Option<&str>)>, args: &[&str]) -> Run {
+    let mut cmd = aws_cli(twin.dir.path());
+    cmd.args(["--endpoint-url", &twin.base_url]).args(args);
+    if let Some((key, secret, token)) = creds {
+        with_credentials(&mut cmd, key, secret, token);
     }
-    ok
-}
-
-/// Runs `aws ARGS` with only the given credentials (none: an unsigned pod), isolated from the
-/// machine's AWS configuration.
-async fn aws(twin: &Twin, creds: Option<(&str, &str)>, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(python());
-    cmd.args([
-        "-m",
-        "awscli",
-        "--endpoint-url",
-        &twin.base_url,
-        "--output",
-        "json",
-    ])
-    .args(args)
-    .env_clear()
-    .env("PATH", std::env::var("PATH").unwrap_or_default())
-    .env("HOME", twin.dir.path())
-    .env("AWS_CONFIG_FILE", twin.dir.path().join("no-config"))
-    .env(
-        "AWS_SHARED_CREDENTIALS_FILE",
-        twin.dir.path().join("no-credentials"),
-    )
-    .env("AWS_DEFAULT_REGION", "us-east-1")
-    .env("AWS_EC2_METADATA_DISABLED", "true")
-    .env("AWS_MAX_ATTEMPTS", "1");
-    if let Some((key, secret)) = creds {
-        cmd.env("AWS_ACCESS_KEY_ID", key)
-            .env("AWS_SECRET_ACCESS_KEY", secret);
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Run::run(cmd, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_cli_get_caller_identity_and_irsa_debugging_flow() {
-    if !peers_available() {
+    if !peers_available("awscli, boto3") {
         return;
     }
     let twin = start().await;
@@ -86,14 +33,13 @@ async fn aws_cli_get_caller_identity_and_irsa_debugging_flow() {
     let secret = twin.dev_admin.secret_access_key().to_string();
 
     // Seed 002: account_id=$(aws sts get-caller-identity --query "Account" --output text)
-    let (ok, out, err) = aws(
+    let id = aws(
         &twin,
-        Some((&key, &secret)),
+        Some((&key, &secret, None)),
         &["sts", "get-caller-identity"],
     )
-    .await;
-    assert!(ok, "{err}");
-    let id: Value = serde_json::from_str(&out).unwrap();
+    .await
+    .json();
     assert_eq!(id["Account"], DEV);
     assert_eq!(id["Arn"], "arn:aws:iam::111111111111:user/admin");
     assert!(id["UserId"].as_str().unwrap().starts_with("AIDA"));
@@ -106,7 +52,7 @@ async fn aws_cli_get_caller_identity_and_irsa_debugging_flow() {
     )
     .unwrap();
     let token_arg = format!("file://{}", token_file.display());
-    let (ok, out, err) = aws(
+    let creds = aws(
         &twin,
         None,
         &[
@@ -122,9 +68,8 @@ async fn aws_cli_get_caller_identity_and_irsa_debugging_flow() {
             "1500",
         ],
     )
-    .await;
-    assert!(ok, "{err}");
-    let creds: Value = serde_json::from_str(&out).unwrap();
+    .await
+    .json();
     assert!(creds["Credentials"]["AccessKeyId"]
         .as_str()
         .unwrap()
@@ -141,38 +86,13 @@ async fn aws_cli_get_caller_identity_and_irsa_debugging_flow() {
     let session_key = creds["Credentials"]["AccessKeyId"].as_str().unwrap();
     let session_secret = creds["Credentials"]["SecretAccessKey"].as_str().unwrap();
     let session_token = creds["Credentials"]["SessionToken"].as_str().unwrap();
-    let mut cmd = Command::new(python());
-    cmd.args([
-        "-m",
-        "awscli",
-        "--endpoint-url",
-        &twin.base_url,
-        "--output",
-        "json",
-    ])
-    .args(["sts", "get-caller-identity"])
-    .env_clear()
-    .env("PATH", std::env::var("PATH").unwrap_or_default())
-    .env("HOME", twin.dir.path())
-    .env("AWS_CONFIG_FILE", twin.dir.path().join("no-config"))
-    .env(
-        "AWS_SHARED_CREDENTIALS_FILE",
-        twin.dir.path().join("no-credentials"),
+    let id = aws(
+        &twin,
+        Some((session_key, session_secret, Some(session_token))),
+        &["sts", "get-caller-identity"],
     )
-    .env("AWS_DEFAULT_REGION", "us-east-1")
-    .env("AWS_ACCESS_KEY_ID", session_key)
-    .env("AWS_SECRET_ACCESS_KEY", session_secret)
-    .env("AWS_SESSION_TOKEN", session_token);
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id: Value = serde_json::from_slice(&out.stdout).unwrap();
+    .await
+    .json();
     assert_eq!(
         id["Arn"],
         "arn:aws:sts::222222222222:assumed-role/s3-read-object/x-account"
@@ -184,7 +104,7 @@ async fn aws_cli_get_caller_identity_and_irsa_debugging_flow() {
         token(&twin, "default", "my-service-account", "sts.amazonaws.com"),
     )
     .unwrap();
-    let (ok, _, err) = aws(
+    let refused = aws(
         &twin,
         None,
         &[
@@ -199,7 +119,7 @@ async fn aws_cli_get_caller_identity_and_irsa_debugging_flow() {
         ],
     )
     .await;
-    assert!(!ok);
+    let err = refused.failure();
     assert!(
         err.contains("An error occurred (AccessDenied) when calling the AssumeRoleWithWebIdentity operation: Not authorized to perform sts:AssumeRoleWithWebIdentity"),
         "{err}"
@@ -208,7 +128,7 @@ async fn aws_cli_get_caller_identity_and_irsa_debugging_flow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_assume_role_chain_and_refusals() {
-    if !peers_available() {
+    if !peers_available("awscli, boto3") {
         return;
     }
     let twin = start().await;
@@ -240,29 +160,15 @@ except botocore.exceptions.ClientError as e:
                      e.response["ResponseMetadata"]["HTTPStatusCode"]]
 print(json.dumps(out))
 "#;
-    let base_url = twin.base_url.clone();
-    let key = twin.dev_admin.access_key_id().to_string();
-    let secret = twin.dev_admin.secret_access_key().to_string();
-    let home = twin.dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python())
-            .args(["-c", script, &base_url, &key, &secret])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("AWS_CONFIG_FILE", home.join("no-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut cmd = isolated_python(twin.dir.path());
+    cmd.args([
+        "-c",
+        script,
+        &twin.base_url,
+        twin.dev_admin.access_key_id(),
+        twin.dev_admin.secret_access_key(),
+    ]);
+    let v = Run::run(cmd, None).await.json();
     assert_eq!(v["dev"], "arn:aws:sts::111111111111:assumed-role/dev/boto");
     assert_eq!(v["expiration_type"], "datetime");
     assert_eq!(

@@ -207,14 +207,13 @@ async fn assume_role_refusals_in_aws_words() {
         message,
         "User: arn:aws:sts::111111111111:assumed-role/dev-no-policy/np is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::222222222222:role/S3_Pics"
     );
-    let last = twin.decisions.last_denied().unwrap();
+    let reason = last_denied_reason(&twin);
     assert!(
         matches!(
-            last.decision().unwrap().reason,
+            reason,
             iam::Reason::CrossAccountIdentityPolicyDoesNotAllow { .. }
         ),
-        "{:?}",
-        last.decision().unwrap().reason
+        "{reason:?}"
     );
 
     // Tags need sts:TagSession in the trust policy.
@@ -325,14 +324,10 @@ async fn session_policies_are_stored_and_reported() {
             .await,
     );
     assert_eq!(code, "AccessDenied");
-    let last = twin.decisions.last_denied().unwrap();
+    let reason = last_denied_reason(&twin);
     assert!(
-        matches!(
-            last.decision().unwrap().reason,
-            iam::Reason::SessionPolicyDoesNotAllow { .. }
-        ),
-        "{:?}",
-        last.decision().unwrap().reason
+        matches!(reason, iam::Reason::SessionPolicyDoesNotAllow { .. }),
+        "{reason:?}"
     );
 
     // Managed session policies must exist in the role's account.

@@ -125,20 +125,8 @@ impl Up {
     /// user who exported the lines `up` printed. `None` when the AWS CLI is not available (and
     /// peers are not required).
     pub fn aws(&self, profile: Option<&str>, args: &[&str]) -> Option<Output> {
-        let python = python()?;
-        let mut cmd = Command::new(python);
-        cmd.args(["-m", "awscli", "--output", "json"])
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &self.data_dir)
-            .env("AWS_CONFIG_FILE", self.data_dir.join("aws/config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.data_dir.join("aws/credentials"),
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_MAX_ATTEMPTS", "1");
+        let mut cmd = self.aws_cli(&self.data_dir.join("aws/credentials"))?;
+        cmd.args(args);
         match profile {
             Some(p) => {
                 cmd.args(["--profile", p]);
@@ -151,9 +139,7 @@ impl Up {
         }
         Some(cmd.output().expect("python runs"))
     }
-}
 
-impl Up {
     /// `aws ARGS` with temporary credentials in the environment, as a pod does after exporting
     /// what `assume-role-with-web-identity` returned (seed 000); the endpoint comes from the
     /// default profile `up` wrote.
@@ -162,27 +148,100 @@ impl Up {
         (key, secret, token): (&str, &str, &str),
         args: &[&str],
     ) -> Option<Output> {
-        let python = python()?;
-        let out = Command::new(python)
-            .args(["-m", "awscli", "--output", "json"])
-            .args(args)
+        let mut cmd = self.aws_cli(&self.data_dir.join("no-credentials"))?;
+        cmd.args(args)
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_SESSION_TOKEN", token);
+        Some(cmd.output().expect("python runs"))
+    }
+
+    /// The pod's call with nothing but its token: unsigned `aws sts
+    /// assume-role-with-web-identity` for `role_arn` with the token in `token_file`
+    /// (`file://…`).
+    pub fn assume_role_with_web_identity(
+        &self,
+        role_arn: &str,
+        session_name: &str,
+        token_file: &str,
+    ) -> Option<Output> {
+        self.aws(
+            None,
+            &[
+                "sts",
+                "assume-role-with-web-identity",
+                "--role-arn",
+                role_arn,
+                "--role-session-name",
+                session_name,
+                "--web-identity-token",
+                token_file,
+            ],
+        )
+    }
+
+    /// A token of the development cluster's service account `default/SERVICE_ACCOUNT` (see
+    /// [`cluster_token`]).
+    pub fn pod_token(&self, service_account: &str) -> String {
+        cluster_token(&self.data_dir, service_account, &[])
+    }
+
+    /// `python -m awscli --output json` isolated from the machine's AWS set-up: `HOME` in the
+    /// data directory, the config file `up` wrote and `credentials` as the credentials file.
+    fn aws_cli(&self, credentials: &Path) -> Option<Command> {
+        let mut cmd = Command::new(python()?);
+        cmd.args(["-m", "awscli", "--output", "json"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", &self.data_dir)
             .env("AWS_CONFIG_FILE", self.data_dir.join("aws/config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.data_dir.join("no-credentials"),
-            )
-            .env("AWS_ACCESS_KEY_ID", key)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env("AWS_SESSION_TOKEN", token)
+            .env("AWS_SHARED_CREDENTIALS_FILE", credentials)
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_MAX_ATTEMPTS", "1")
-            .output()
-            .expect("python runs");
-        Some(out)
+            .env("AWS_MAX_ATTEMPTS", "1");
+        Some(cmd)
     }
+}
+
+/// `rolechain cluster token` for the development cluster's service account
+/// `default/SERVICE_ACCOUNT` in `data_dir`, with `extra` arguments (`--audience …`); asserts
+/// success and returns the token.
+pub fn cluster_token(data_dir: &Path, service_account: &str, extra: &[&str]) -> String {
+    let data_dir = data_dir.display().to_string();
+    let mut args = vec![
+        "cluster",
+        "token",
+        "--data-dir",
+        &data_dir,
+        "--cluster",
+        "development-cluster",
+        "--namespace",
+        "default",
+        "--service-account",
+        service_account,
+    ];
+    args.extend_from_slice(extra);
+    let out = rolechain(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+/// The JSON an AWS CLI call printed, asserting it succeeded (`null` for no output).
+pub fn ok_json(out: Option<Output>) -> serde_json::Value {
+    let out = out.expect("peers checked first");
+    assert!(
+        out.status.success(),
+        "aws failed: {}\n{}",
+        stderr(&out),
+        stdout(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// Writes `text` to `dir/name` and returns it as the CLI takes files: `file://…`.
+pub fn file_arg(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    format!("file://{}", path.display())
 }
 
 impl Drop for Up {

@@ -11,8 +11,8 @@ use twin_state::{Cluster, PodIdentityAssociation, Store, Tag};
 use super::{path_segments, printable, state_error, JsonBody, POD_IDENTITY_PRINCIPAL};
 use crate::auth::{AuthenticatedCaller, Authenticator};
 use crate::authz::Authorizer;
-use crate::service::{ApiAction, ApiRequest, AwsService, BoxFuture};
-use crate::sts::{blocking, to_response, AssumeRoleParams, Assumed, ServiceCall, SessionPolicies};
+use crate::service::{answered, blocking, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE};
+use crate::sts::{AssumeRoleParams, Assumed, ServiceCall, SessionPolicies};
 use crate::{Response, StsService};
 
 const ACTION: &str = "eks-auth:AssumeRoleForPodIdentity";
@@ -83,10 +83,7 @@ struct Inner {
 
 impl std::fmt::Debug for EksAuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EksAuthService")
-            .field("store", &self.inner.store)
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
+        crate::service::debug_service(f, "EksAuthService", &self.inner.store, &self.inner.config)
     }
 }
 
@@ -127,9 +124,7 @@ impl AwsService for EksAuthService {
             let request_id = req.request_id.clone();
             let (action, result) = inner.serve(req).await;
             let wire = result.unwrap_or_else(|e| auth_error(e).to_rest_json_response(&request_id));
-            let mut resp = to_response(wire);
-            resp.extensions_mut().insert(ApiAction(action));
-            resp
+            answered(action, wire)
         })
     }
 }
@@ -141,11 +136,7 @@ impl AwsService for EksAuthService {
 fn auth_error(e: AwsError) -> AwsError {
     if e.status >= 500 {
         tracing::error!(code = %e.code, message = %e.message, "eks-auth request failed");
-        return AwsError::new(
-            "InternalServerException",
-            "The request processing has failed because of an unknown error, exception or failure.",
-            500,
-        );
+        return AwsError::new("InternalServerException", UNKNOWN_FAILURE, 500);
     }
     match &*e.code {
         "AccessDenied" => AwsError::access_denied_exception(e.message, 400),

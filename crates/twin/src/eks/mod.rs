@@ -52,9 +52,8 @@ use twin_state::{Cluster, StateError, Store};
 use crate::auth::AuthenticatedCaller;
 use crate::authz::Authorizer;
 use crate::decisions::DecisionLog;
-use crate::service::{ApiAction, ApiRequest, AwsService, BoxFuture};
+use crate::service::{answered, blocking, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE};
 use crate::state_auth::StoreAuthenticator;
-use crate::sts::{blocking, to_response};
 use crate::Response;
 
 pub use auth::{EksAuthConfig, EksAuthService};
@@ -103,9 +102,7 @@ impl AwsService for EksService {
             let action = route.as_ref().map_or("unknown", Route::action);
             let result = blocking(move || inner.serve(&req, route)).await;
             let wire = result.unwrap_or_else(|e| eks_error(e).to_rest_json_response(&request_id));
-            let mut resp = to_response(wire);
-            resp.extensions_mut().insert(ApiAction(action));
-            resp
+            answered(action, wire)
         })
     }
 }
@@ -267,9 +264,7 @@ pub(crate) fn missing(name: &str) -> AwsError {
 fn eks_error(e: AwsError) -> AwsError {
     if e.status >= 500 {
         tracing::error!(code = %e.code, message = %e.message, "eks request failed");
-        return AwsError::server_exception(
-            "The request processing has failed because of an unknown error, exception or failure.",
-        );
+        return AwsError::server_exception(UNKNOWN_FAILURE);
     }
     if e.code == "AccessDenied" {
         return AwsError::access_denied_exception(e.message, 403);
@@ -289,9 +284,7 @@ pub(crate) fn state_error(e: StateError) -> AwsError {
         | StateError::MalformedPolicyDocument(m) => AwsError::invalid_parameter_exception(m),
         other => {
             tracing::error!(error = %other, "eks store operation failed");
-            AwsError::server_exception(
-                "The request processing has failed because of an unknown error, exception or failure.",
-            )
+            AwsError::server_exception(UNKNOWN_FAILURE)
         }
     }
 }

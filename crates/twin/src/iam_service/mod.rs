@@ -43,14 +43,15 @@ use awswire::{
     iam_policy_encode, query_empty_response, query_response, AwsError, Element, HttpResponse,
     QueryRequest, IAM,
 };
-use http::StatusCode;
 use time::OffsetDateTime;
 use twin_state::{Paging, StateError, Store};
 
 use crate::auth::AuthenticatedCaller;
 use crate::authz::Authorizer;
 use crate::decisions::DecisionLog;
-use crate::service::{ApiAction, ApiRequest, AwsService, BoxFuture};
+use crate::service::{
+    on_blocking_pool, to_response, ApiAction, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE,
+};
 use crate::state_auth::StoreAuthenticator;
 use crate::Response;
 
@@ -131,19 +132,9 @@ impl AwsService for IamService {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
             let request_id = req.request_id.clone();
-            let joined = tokio::task::spawn_blocking(move || inner.serve(&req)).await;
-            let (reply, action) = match joined {
-                Ok(out) => out,
-                Err(e) => {
-                    tracing::error!(error = %e, "IAM handler task failed");
-                    (
-                        Reply::Aws(AwsError::service_failure(
-                            "The request processing has failed because of an unknown error, exception or failure.",
-                        )),
-                        None,
-                    )
-                }
-            };
+            let (reply, action) = on_blocking_pool("iam", move || inner.serve(&req))
+                .await
+                .unwrap_or_else(|| (Reply::Aws(AwsError::service_failure(UNKNOWN_FAILURE)), None));
             let mut resp = match reply {
                 Reply::Http(h) => to_response(h),
                 Reply::Aws(e) => to_response(e.to_query_response(&IAM, &request_id)),
@@ -165,22 +156,6 @@ enum Reply {
     Aws(AwsError),
     /// An authentication failure, in the front door's shape.
     Front(Response),
-}
-
-fn to_response(h: HttpResponse) -> Response {
-    let mut resp = Response::new(crate::Body::from(h.body));
-    *resp.status_mut() =
-        StatusCode::from_u16(h.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in h.headers {
-        if name.eq_ignore_ascii_case("x-amzn-RequestId") {
-            // The server sets it on every response.
-            continue;
-        }
-        if let Ok(v) = http::HeaderValue::from_str(&value) {
-            resp.headers_mut().insert(name, v);
-        }
-    }
-    resp
 }
 
 impl Inner {
@@ -361,8 +336,10 @@ impl Call<'_> {
         ))
     }
 
-    /// `Marker` and `MaxItems`, already read by the validator.
-    fn paging(marker: Option<String>, max_items: Option<i64>) -> Paging {
+    /// `Marker` and `MaxItems`, in the models' member order (after the operation's own).
+    fn read_paging(v: &mut awswire::Validator<'_>) -> Paging {
+        let marker = v.str("Marker", &awswire::rules::MARKER);
+        let max_items = v.int("MaxItems", &awswire::rules::MAX_ITEMS);
         Paging {
             marker,
             max_items: max_items.and_then(|n| u32::try_from(n).ok()),
@@ -377,9 +354,7 @@ pub(crate) fn state_error(e: StateError) -> AwsError {
         AwsError::new(e.code(), e.to_string(), e.http_status())
     } else {
         tracing::error!(error = %e, "IAM store operation failed");
-        AwsError::service_failure(
-            "The request processing has failed because of an unknown error, exception or failure.",
-        )
+        AwsError::service_failure(UNKNOWN_FAILURE)
     }
 }
 

@@ -68,8 +68,7 @@ impl Call<'_> {
         let only_attached = v.bool("OnlyAttached").unwrap_or(false);
         let prefix = v.str("PathPrefix", &rules::POLICY_PATH);
         let _usage = v.str("PolicyUsageFilter", &USAGE);
-        let marker = v.str("Marker", &rules::MARKER);
-        let max = v.int("MaxItems", &rules::MAX_ITEMS);
+        let paging = Self::read_paging(&mut v);
         v.finish()?;
         self.authorize(&format!("arn:aws:iam::{}:policy/", self.account))?;
         let scope = match scope.as_deref() {
@@ -85,13 +84,13 @@ impl Call<'_> {
                     scope,
                     only_attached,
                     path_prefix: prefix,
-                    paging: Self::paging(marker, max),
+                    paging,
                 },
             )
             .map_err(state_error)?;
         self.ok(|r| {
             r.list("Policies", &page.items, render::policy);
-            render::page_end(r, page.is_truncated, page.marker.as_deref());
+            render::page_end(r, &page);
         })
     }
 
@@ -129,8 +128,8 @@ impl Call<'_> {
     pub(super) fn list_policy_versions(&self) -> Out {
         let mut v = self.query.validator();
         let arn = Self::policy_arn(&mut v);
-        let _marker = v.str("Marker", &rules::MARKER);
-        let _max = v.int("MaxItems", &rules::MAX_ITEMS);
+        // Read for validation: at most five versions make one page.
+        let _paging = Self::read_paging(&mut v);
         v.finish()?;
         self.authorize(&arn)?;
         // At most five versions: always one page.
@@ -175,7 +174,7 @@ impl Call<'_> {
     /// `RoleName` and `PolicyArn`, then authorization on the role with `iam:PolicyARN`.
     fn role_and_policy(&self, member: &str) -> Result<(String, String), awswire::AwsError> {
         let mut v = self.query.validator();
-        let name = v.required_str("RoleName", &rules::ROLE_NAME);
+        let name = Self::role_name(&mut v);
         let arn = v.required_str(member, &rules::IAM_ARN);
         v.finish()?;
         let role_arn = self.role_arn(&name)?;
@@ -209,26 +208,19 @@ impl Call<'_> {
 
     pub(super) fn list_attached_role_policies(&self) -> Out {
         let mut v = self.query.validator();
-        let name = v.required_str("RoleName", &rules::ROLE_NAME);
+        let name = Self::role_name(&mut v);
         let prefix = v.str("PathPrefix", &rules::POLICY_PATH);
-        let marker = v.str("Marker", &rules::MARKER);
-        let max = v.int("MaxItems", &rules::MAX_ITEMS);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        let paging = Self::read_paging(&mut v);
+        self.finish_on_role(v, &name)?;
         let page = self
             .store()
-            .list_attached_role_policies(
-                &self.account,
-                &name,
-                prefix.as_deref(),
-                &Self::paging(marker, max),
-            )
+            .list_attached_role_policies(&self.account, &name, prefix.as_deref(), &paging)
             .map_err(state_error)?;
         self.ok(|r| {
             r.list("AttachedPolicies", &page.items, |e, p| {
                 e.text("PolicyName", &p.name).text("PolicyArn", &p.arn);
             });
-            render::page_end(r, page.is_truncated, page.marker.as_deref());
+            render::page_end(r, &page);
         })
     }
 
@@ -242,9 +234,8 @@ impl Call<'_> {
 
     pub(super) fn delete_role_permissions_boundary(&self) -> Out {
         let mut v = self.query.validator();
-        let name = v.required_str("RoleName", &rules::ROLE_NAME);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        let name = Self::role_name(&mut v);
+        self.finish_on_role(v, &name)?;
         self.store()
             .delete_role_permissions_boundary(&self.account, &name)
             .map_err(state_error)?;

@@ -72,9 +72,9 @@ pub(crate) fn version(e: &mut Element<'_>, v: &PolicyVersion, with_document: boo
 }
 
 /// `IsTruncated` and, when truncated, `Marker`.
-pub(crate) fn page_end(e: &mut Element<'_>, truncated: bool, marker: Option<&str>) {
-    e.bool("IsTruncated", truncated);
-    if truncated {
-        e.opt_text("Marker", marker);
+pub(crate) fn page_end<T>(e: &mut Element<'_>, page: &twin_state::Page<T>) {
+    e.bool("IsTruncated", page.is_truncated);
+    if page.is_truncated {
+        e.opt_text("Marker", page.marker.as_deref());
     }
 }

@@ -1,6 +1,6 @@
 //! Roles, their tags and inline policies.
 
-use awswire::{rules, Validator};
+use awswire::{rules, AwsError, Validator};
 use twin_state::{CreateRole, Tag};
 
 use super::{render, state_error, Call, Out};
@@ -24,14 +24,22 @@ pub(crate) fn read_tags(v: &mut Validator<'_>, required: bool) -> Vec<Tag> {
 }
 
 impl Call<'_> {
-    fn role_name(&self, v: &mut Validator<'_>) -> String {
+    /// `RoleName`.
+    pub(super) fn role_name(v: &mut Validator<'_>) -> String {
         v.required_str("RoleName", &rules::ROLE_NAME)
+    }
+
+    /// Ends validation (every member read: one `ValidationError` for all that failed), then
+    /// authorizes `iam:{Action}` on role `name`.
+    pub(super) fn finish_on_role(&self, v: Validator<'_>, name: &str) -> Result<(), AwsError> {
+        v.finish()?;
+        self.authorize(&self.role_arn(name)?)
     }
 
     pub(super) fn create_role(&self) -> Out {
         let mut v = self.query.validator();
         let path = v.str("Path", &rules::PATH);
-        let name = self.role_name(&mut v);
+        let name = Self::role_name(&mut v);
         let document = v.required_str("AssumeRolePolicyDocument", &rules::POLICY_DOCUMENT);
         let description = v.str("Description", &rules::ROLE_DESCRIPTION);
         let max = v.int("MaxSessionDuration", &rules::MAX_SESSION_DURATION);
@@ -67,9 +75,8 @@ impl Call<'_> {
 
     pub(super) fn get_role(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        let name = Self::role_name(&mut v);
+        self.finish_on_role(v, &name)?;
         let (role, trust) = self
             .store()
             .get_role_rendered(&self.account, &name)
@@ -81,9 +88,8 @@ impl Call<'_> {
 
     pub(super) fn delete_role(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        let name = Self::role_name(&mut v);
+        self.finish_on_role(v, &name)?;
         self.store()
             .delete_role(&self.account, &name)
             .map_err(state_error)?;
@@ -93,8 +99,7 @@ impl Call<'_> {
     pub(super) fn list_roles(&self) -> Out {
         let mut v = self.query.validator();
         let prefix = v.str("PathPrefix", &rules::PATH_PREFIX);
-        let marker = v.str("Marker", &rules::MARKER);
-        let max = v.int("MaxItems", &rules::MAX_ITEMS);
+        let paging = Self::read_paging(&mut v);
         v.finish()?;
         self.authorize(&format!(
             "arn:aws:iam::{}:role{}",
@@ -103,7 +108,7 @@ impl Call<'_> {
         ))?;
         let page = self
             .store()
-            .list_roles(&self.account, prefix.as_deref(), &Self::paging(marker, max))
+            .list_roles(&self.account, prefix.as_deref(), &paging)
             .map_err(state_error)?;
         let mut shown = Vec::with_capacity(page.items.len());
         for role in &page.items {
@@ -117,17 +122,16 @@ impl Call<'_> {
             r.list("Roles", &shown, |e, (role, trust)| {
                 render::role(e, role, trust, false);
             });
-            render::page_end(r, page.is_truncated, page.marker.as_deref());
+            render::page_end(r, &page);
         })
     }
 
     pub(super) fn update_role(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
+        let name = Self::role_name(&mut v);
         let description = v.str("Description", &rules::ROLE_DESCRIPTION);
         let max = v.int("MaxSessionDuration", &rules::MAX_SESSION_DURATION);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        self.finish_on_role(v, &name)?;
         self.store()
             .update_role(
                 &self.account,
@@ -141,10 +145,9 @@ impl Call<'_> {
 
     pub(super) fn update_assume_role_policy(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
+        let name = Self::role_name(&mut v);
         let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        self.finish_on_role(v, &name)?;
         self.store()
             .update_assume_role_policy(&self.account, &name, &document)
             .map_err(state_error)?;
@@ -153,7 +156,7 @@ impl Call<'_> {
 
     pub(super) fn tag_role(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
+        let name = Self::role_name(&mut v);
         let tags = read_tags(&mut v, true);
         v.finish()?;
         let arn = self.role_arn(&name)?;
@@ -176,7 +179,7 @@ impl Call<'_> {
 
     pub(super) fn untag_role(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
+        let name = Self::role_name(&mut v);
         let keys = v.str_list("TagKeys", &rules::TAG_LIST.required(), &rules::TAG_KEY);
         v.finish()?;
         let arn = self.role_arn(&name)?;
@@ -191,28 +194,25 @@ impl Call<'_> {
 
     pub(super) fn list_role_tags(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
-        let marker = v.str("Marker", &rules::MARKER);
-        let max = v.int("MaxItems", &rules::MAX_ITEMS);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        let name = Self::role_name(&mut v);
+        let paging = Self::read_paging(&mut v);
+        self.finish_on_role(v, &name)?;
         let page = self
             .store()
-            .list_role_tags(&self.account, &name, &Self::paging(marker, max))
+            .list_role_tags(&self.account, &name, &paging)
             .map_err(state_error)?;
         self.ok(|r| {
             render::tags(r, &page.items);
-            render::page_end(r, page.is_truncated, page.marker.as_deref());
+            render::page_end(r, &page);
         })
     }
 
     pub(super) fn put_role_policy(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
+        let name = Self::role_name(&mut v);
         let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
         let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        self.finish_on_role(v, &name)?;
         self.store()
             .put_role_policy(&self.account, &name, &policy_name, &document)
             .map_err(state_error)?;
@@ -221,10 +221,9 @@ impl Call<'_> {
 
     pub(super) fn get_role_policy(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
+        let name = Self::role_name(&mut v);
         let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        self.finish_on_role(v, &name)?;
         let role = self
             .store()
             .get_role(&self.account, &name)
@@ -242,10 +241,9 @@ impl Call<'_> {
 
     pub(super) fn delete_role_policy(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
+        let name = Self::role_name(&mut v);
         let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        self.finish_on_role(v, &name)?;
         self.store()
             .delete_role_policy(&self.account, &name, &policy_name)
             .map_err(state_error)?;
@@ -254,18 +252,16 @@ impl Call<'_> {
 
     pub(super) fn list_role_policies(&self) -> Out {
         let mut v = self.query.validator();
-        let name = self.role_name(&mut v);
-        let marker = v.str("Marker", &rules::MARKER);
-        let max = v.int("MaxItems", &rules::MAX_ITEMS);
-        v.finish()?;
-        self.authorize(&self.role_arn(&name)?)?;
+        let name = Self::role_name(&mut v);
+        let paging = Self::read_paging(&mut v);
+        self.finish_on_role(v, &name)?;
         let page = self
             .store()
-            .list_role_policies(&self.account, &name, &Self::paging(marker, max))
+            .list_role_policies(&self.account, &name, &paging)
             .map_err(state_error)?;
         self.ok(|r| {
             r.text_list("PolicyNames", &page.items);
-            render::page_end(r, page.is_truncated, page.marker.as_deref());
+            render::page_end(r, &page);
         })
     }
 }

@@ -3,17 +3,16 @@
 use std::sync::Arc;
 
 use awswire::{rules, AwsError, HttpResponse, QueryRequest, STS};
-use iam::{IdentityArn, NamedPolicy, PolicySet, Principal, RequestContext};
+use iam::{IdentityArn, Principal, RequestContext};
 use twin_state::{Role, StateError};
 
 use super::common::{
-    check_duration, evaluate_trust, inherited_tags, issue, no_trust, packed_policy_size, read_tags,
-    store_failure, trust_policy, write_assumed_role_user, write_session, Issue, SessionPolicies,
-    SessionTags,
+    inherited_tags, issue, no_trust, read_tags, store_failure, trust_policy,
+    write_assumed_role_user, write_session, Assumed, Issue, SessionPolicies, SessionTags,
+    TrustCheck,
 };
 use super::{blocking, Inner};
 use crate::auth::{describe_principal, AuthenticatedCaller};
-use crate::authz::CallerPolicies;
 use crate::service::ApiRequest;
 
 /// The members of an `AssumeRole` request, validated against the model (or built by another
@@ -46,13 +45,6 @@ pub(crate) struct ServiceCall {
     /// The service sets the duration itself (EKS Pod Identity's 6-hour sessions): the role's
     /// `MaxSessionDuration` does not apply. The role-chaining limit still does.
     pub(crate) fixed_duration: bool,
-}
-
-/// A session STS issued, and its packed policy size.
-#[derive(Debug, Clone)]
-pub(crate) struct Assumed {
-    pub(crate) session: twin_state::Session,
-    pub(crate) packed: Option<u32>,
 }
 
 type Params = AssumeRoleParams;
@@ -202,48 +194,37 @@ impl Inner {
             }
         };
 
-        let mut actions = vec!["sts:AssumeRole"];
-        if tags.any() {
-            actions.push("sts:TagSession");
-        }
-        if p.source_identity.is_some() {
-            actions.push("sts:SetSourceIdentity");
-        }
-        for action in actions {
-            let allowed = self.decide(
-                req,
-                caller,
-                &policies,
-                action,
-                &p.role_arn,
-                &resource_account,
-                &trust,
-                &extra,
-            );
-            if !allowed || role.is_none() {
-                return Err(denied(&caller_arn, action, &p.role_arn));
-            }
+        let check = TrustCheck {
+            principal: &caller.principal,
+            policies: &policies,
+            role_arn: &p.role_arn,
+            resource_account: &resource_account,
+            trust: &trust,
+            role_exists: role.is_some(),
+            extra: &extra,
+        };
+        let refused = check.refused_action(
+            self,
+            req,
+            "sts:AssumeRole",
+            &tags,
+            p.source_identity.as_deref(),
+        );
+        if let Some(action) = refused {
+            return Err(denied(&caller_arn, action, &p.role_arn));
         }
         let Some(role) = role else {
             return Err(denied(&caller_arn, "sts:AssumeRole", &p.role_arn));
         };
 
-        tags.check(&self.config)?;
-        p.policies.check(self, &role.account, &self.config)?;
-        let duration = match &p.service {
-            Some(s) if s.fixed_duration && !chained => p
-                .duration
-                .unwrap_or(i64::from(self.config.default_duration_seconds)),
-            _ => check_duration(p.duration, chained, &role, &self.config)?,
-        };
-        let packed = packed_policy_size(&p.policies, &tags);
-        let session = issue(
+        let assumed = issue(
             self,
             Issue {
                 role: &role,
                 session_name: p.session_name.clone(),
                 now: req.received_at,
-                duration,
+                requested_duration: p.duration,
+                fixed_duration: p.service.as_ref().is_some_and(|s| s.fixed_duration),
                 policies: p.policies,
                 tags,
                 source_identity,
@@ -251,6 +232,7 @@ impl Inner {
             },
         )?
         .ok_or_else(|| denied(&caller_arn, "sts:AssumeRole", &p.role_arn))?;
+        let session = &assumed.session;
         tracing::info!(
             role = %session.role_arn,
             session = %session.session_name,
@@ -258,7 +240,7 @@ impl Inner {
             chained,
             "role assumed"
         );
-        Ok(Assumed { session, packed })
+        Ok(assumed)
     }
 
     /// The role a `RoleArn` names, if it exists with exactly that ARN (path included).
@@ -272,48 +254,5 @@ impl Inner {
             Ok(_) | Err(StateError::NoSuchEntity(_)) => Ok(None),
             Err(e) => Err(store_failure(e)),
         }
-    }
-
-    /// Evaluates one action of an `AssumeRole` with the trust policy as resource policy and
-    /// the caller's policies, with the context the [`Authorizer`](crate::Authorizer) builds,
-    /// and records the decision. True when allowed.
-    #[allow(clippy::too_many_arguments)]
-    fn decide(
-        &self,
-        req: &ApiRequest,
-        caller: &AuthenticatedCaller,
-        policies: &CallerPolicies,
-        action: &str,
-        role_arn: &str,
-        resource_account: &str,
-        trust: &NamedPolicy,
-        extra: &dyn Fn(&mut RequestContext),
-    ) -> bool {
-        let mut ctx = RequestContext::new(caller.principal.clone(), action, role_arn);
-        ctx.set_time(req.received_at);
-        ctx.set_source_ip(req.source_ip);
-        ctx.set_principal_tags(&policies.principal_tags);
-        for (k, v) in &policies.keys {
-            ctx.set(k, v);
-        }
-        if !resource_account.is_empty() {
-            ctx.set_resource_account(resource_account);
-        }
-        extra(&mut ctx);
-        let set = PolicySet {
-            identity: &policies.identity,
-            resource: Some(trust),
-            boundary: policies.boundary.as_ref(),
-            session: &policies.session,
-        };
-        let decision = evaluate_trust(&set, &ctx);
-        self.authorizer.record(
-            "sts",
-            action,
-            &describe_principal(&caller.principal),
-            role_arn,
-            &decision,
-        );
-        decision.is_allowed()
     }
 }

@@ -3,20 +3,20 @@
 
 use awswire::{rules, AwsError, Element, Path, Validator};
 use iam::{
-    Decision, Effect, NamedPolicy, PolicyKind, PolicyRole, PolicySet, Reason, RequestContext,
-    Verdict,
+    Decision, Effect, NamedPolicy, PolicyKind, PolicyRole, PolicySet, Principal, Reason,
+    RequestContext, Verdict,
 };
 use time::{Duration, OffsetDateTime};
 use twin_state::{NewSession, Role, Session, StateError, Tag};
 
 use super::{Inner, StsConfig};
+use crate::authz::CallerPolicies;
+use crate::service::{ApiRequest, UNKNOWN_FAILURE};
 
 /// The service failure answer, with the detail logged rather than sent.
 pub(crate) fn internal(detail: impl std::fmt::Display) -> AwsError {
     tracing::error!(%detail, "sts could not complete the request");
-    AwsError::internal_failure(
-        "The request processing has failed because of an unknown error, exception or failure.",
-    )
+    AwsError::internal_failure(UNKNOWN_FAILURE)
 }
 
 /// A store error during STS work: the store's own failures are 500s, anything else the
@@ -282,20 +282,50 @@ pub(crate) fn evaluate_trust(set: &PolicySet<'_>, ctx: &RequestContext) -> Decis
 }
 
 /// What goes into the new session besides its name and role.
+/// What an `AssumeRole*` request asks of its session, once its trust decisions allowed it.
 pub(crate) struct Issue<'a> {
     pub(crate) role: &'a Role,
     pub(crate) session_name: String,
     pub(crate) now: OffsetDateTime,
-    pub(crate) duration: i64,
+    /// `DurationSeconds`, when passed.
+    pub(crate) requested_duration: Option<i64>,
+    /// The duration is the service's own (EKS Pod Identity's 6-hour sessions): the role's
+    /// `MaxSessionDuration` does not apply, the role-chaining limit still does.
+    pub(crate) fixed_duration: bool,
     pub(crate) policies: SessionPolicies,
     pub(crate) tags: SessionTags,
     pub(crate) source_identity: Option<String>,
     pub(crate) chained: bool,
 }
 
-/// Stores the session. A role deleted since the trust decision (its unique id gone) means the
-/// caller may no longer assume it: `None`.
-pub(crate) fn issue(inner: &Inner, issue: Issue<'_>) -> Result<Option<Session>, AwsError> {
+/// A session STS issued, and its packed policy size.
+#[derive(Debug, Clone)]
+pub(crate) struct Assumed {
+    pub(crate) session: Session,
+    pub(crate) packed: Option<u32>,
+}
+
+/// Checks what the request asks of its session in STS's order (session tags, session
+/// policies, duration), then stores the session. A role deleted since the trust decision (its
+/// unique id gone) means the caller may no longer assume it: `None`.
+pub(crate) fn issue(inner: &Inner, issue: Issue<'_>) -> Result<Option<Assumed>, AwsError> {
+    issue.tags.check(&inner.config)?;
+    issue
+        .policies
+        .check(inner, &issue.role.account, &inner.config)?;
+    let duration = if issue.fixed_duration && !issue.chained {
+        issue
+            .requested_duration
+            .unwrap_or(i64::from(inner.config.default_duration_seconds))
+    } else {
+        check_duration(
+            issue.requested_duration,
+            issue.chained,
+            issue.role,
+            &inner.config,
+        )?
+    };
+    let packed = packed_policy_size(&issue.policies, &issue.tags);
     let (session_tags, transitive_tag_keys) = issue.tags.for_session();
     let issued = issue.now.replace_nanosecond(0).unwrap_or(issue.now);
     let new = NewSession {
@@ -303,7 +333,7 @@ pub(crate) fn issue(inner: &Inner, issue: Issue<'_>) -> Result<Option<Session>, 
         role_id: issue.role.role_id.clone(),
         session_name: issue.session_name,
         issued,
-        expires: issued + Duration::seconds(issue.duration),
+        expires: issued + Duration::seconds(duration),
         session_policy: issue.policies.inline,
         session_policy_arns: issue.policies.arns,
         session_tags,
@@ -312,9 +342,67 @@ pub(crate) fn issue(inner: &Inner, issue: Issue<'_>) -> Result<Option<Session>, 
         chained: issue.chained,
     };
     match inner.store.issue_session(&new) {
-        Ok(s) => Ok(Some(s)),
+        Ok(session) => Ok(Some(Assumed { session, packed })),
         Err(StateError::NoSuchEntity(_)) => Ok(None),
         Err(e) => Err(store_failure(e)),
+    }
+}
+
+/// The trust decisions of one `AssumeRole*` request, each recorded in the decision log under
+/// `sts`: the trust policy is the resource policy, `policies` the caller's (none for a web
+/// identity, which only the trust policy can allow), in the context the
+/// [`Authorizer`](crate::Authorizer) builds plus `extra`.
+pub(crate) struct TrustCheck<'a> {
+    pub(crate) principal: &'a Principal,
+    pub(crate) policies: &'a CallerPolicies,
+    pub(crate) role_arn: &'a str,
+    pub(crate) resource_account: &'a str,
+    pub(crate) trust: &'a NamedPolicy,
+    /// False when no such role exists: `trust` then allows nothing, and the request is refused
+    /// with the first decision.
+    pub(crate) role_exists: bool,
+    pub(crate) extra: &'a dyn Fn(&mut RequestContext),
+}
+
+impl TrustCheck<'_> {
+    /// Decides `first` (`sts:AssumeRole…`), then `sts:TagSession` when the session gets tags
+    /// and `sts:SetSourceIdentity` when it gets a source identity, stopping at the first action
+    /// refused, which it returns; `None` when all are allowed.
+    pub(crate) fn refused_action(
+        &self,
+        inner: &Inner,
+        req: &ApiRequest,
+        first: &'static str,
+        tags: &SessionTags,
+        source_identity: Option<&str>,
+    ) -> Option<&'static str> {
+        let mut actions = vec![first];
+        if tags.any() {
+            actions.push("sts:TagSession");
+        }
+        if source_identity.is_some() {
+            actions.push("sts:SetSourceIdentity");
+        }
+        actions
+            .into_iter()
+            .find(|action| !self.allows(inner, req, action) || !self.role_exists)
+    }
+
+    fn allows(&self, inner: &Inner, req: &ApiRequest, action: &str) -> bool {
+        let mut ctx = self.policies.request_context(
+            self.principal,
+            action,
+            self.role_arn,
+            self.resource_account,
+            req.received_at,
+            req.source_ip,
+        );
+        (self.extra)(&mut ctx);
+        let decision = evaluate_trust(&self.policies.policy_set(Some(self.trust)), &ctx);
+        inner
+            .authorizer
+            .record_for("sts", self.principal, &ctx, &decision);
+        decision.is_allowed()
     }
 }
 

@@ -30,20 +30,18 @@ mod assume_role;
 mod common;
 mod web_identity;
 
-pub(crate) use assume_role::{AssumeRoleParams, Assumed, ServiceCall};
-pub(crate) use common::SessionPolicies;
+pub(crate) use assume_role::{AssumeRoleParams, ServiceCall};
+pub(crate) use common::{Assumed, SessionPolicies};
 
 use std::sync::Arc;
 
 use awswire::{AwsError, HttpResponse, QueryRequest, STS};
-use axum::body::Body;
 use axum::response::Response;
-use http::header::{HeaderName, HeaderValue};
 use twin_state::Store;
 
 use crate::auth::Authenticator;
 use crate::authz::Authorizer;
-use crate::service::{ApiAction, ApiRequest, AwsService, BoxFuture};
+use crate::service::{answered, blocking, ApiRequest, AwsService, BoxFuture};
 
 /// The actions the twin's STS answers; any other is `InvalidAction` ("Could not find operation
 /// X for version 2011-06-15").
@@ -99,10 +97,7 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for StsService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StsService")
-            .field("store", &self.inner.store)
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
+        crate::service::debug_service(f, "StsService", &self.inner.store, &self.inner.config)
     }
 }
 
@@ -173,9 +168,7 @@ impl AwsService for StsService {
                     e.to_query_response(&STS, &request_id)
                 }
             };
-            let mut resp = to_response(wire);
-            resp.extensions_mut().insert(ApiAction(action));
-            resp
+            answered(action, wire)
         })
     }
 }
@@ -244,23 +237,6 @@ impl Inner {
     }
 }
 
-/// Runs store work on the blocking pool; a panicked task is an internal failure.
-pub(crate) async fn blocking<T, F>(f: F) -> Result<T, AwsError>
-where
-    F: FnOnce() -> Result<T, AwsError> + Send + 'static,
-    T: Send + 'static,
-{
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result,
-        Err(e) => {
-            tracing::error!(error = %e, "sts worker task failed");
-            Err(AwsError::internal_failure(
-                "The request processing has failed because of an unknown error, exception or failure.",
-            ))
-        }
-    }
-}
-
 /// `Action`, `Version` and the members, from the query string and a form body.
 fn parse_query(req: &ApiRequest) -> Result<QueryRequest, AwsError> {
     let form = req
@@ -274,19 +250,4 @@ fn parse_query(req: &ApiRequest) -> Result<QueryRequest, AwsError> {
         });
     let body = (req.method == http::Method::POST && form).then_some(&req.body[..]);
     QueryRequest::parse(&STS, req.uri.query().unwrap_or(""), body, OPERATIONS)
-}
-
-pub(crate) fn to_response(wire: HttpResponse) -> Response {
-    let mut resp = Response::new(Body::from(wire.body));
-    *resp.status_mut() =
-        http::StatusCode::from_u16(wire.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in wire.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            resp.headers_mut().insert(name, value);
-        }
-    }
-    resp
 }

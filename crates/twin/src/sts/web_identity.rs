@@ -22,16 +22,16 @@
 use std::sync::Arc;
 
 use awswire::{rules, AwsError, HttpResponse, QueryRequest, STS};
-use iam::{NamedPolicy, PolicySet, Principal, RequestContext};
+use iam::{Principal, RequestContext};
 use serde_json::{Map, Value};
 use twin_state::{OidcProvider, StateError, Tag};
 
 use super::common::{
-    check_duration, evaluate_trust, issue, no_trust, packed_policy_size, store_failure,
-    trust_policy, write_assumed_role_user, write_session, Issue, SessionPolicies, SessionTags,
+    issue, no_trust, store_failure, trust_policy, write_assumed_role_user, write_session, Assumed,
+    Issue, SessionPolicies, SessionTags, TrustCheck,
 };
 use super::{blocking, Inner};
-use crate::auth::describe_principal;
+use crate::authz::CallerPolicies;
 use crate::service::ApiRequest;
 
 const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
@@ -292,42 +292,33 @@ impl Inner {
             }
             tags.context(ctx);
         };
-        let mut actions = vec![ACTION];
-        if tags.any() {
-            actions.push("sts:TagSession");
-        }
-        if source_identity.is_some() {
-            actions.push("sts:SetSourceIdentity");
-        }
-        for action in actions {
-            let allowed = self.decide_web(
-                req,
-                &principal,
-                action,
-                &p.role_arn,
-                &provider.account,
-                &trust,
-                &extra,
-            );
-            if !allowed || role.is_none() {
-                return Err(not_authorized());
-            }
+        let check = TrustCheck {
+            principal: &principal,
+            policies: &CallerPolicies::default(),
+            role_arn: &p.role_arn,
+            resource_account: &provider.account,
+            trust: &trust,
+            role_exists: role.is_some(),
+            extra: &extra,
+        };
+        if check
+            .refused_action(self, req, ACTION, &tags, source_identity.as_deref())
+            .is_some()
+        {
+            return Err(not_authorized());
         }
         let Some(role) = role else {
             return Err(not_authorized());
         };
 
-        tags.check(&self.config)?;
-        p.policies.check(self, &role.account, &self.config)?;
-        let duration = check_duration(p.duration, false, &role, &self.config)?;
-        let packed = packed_policy_size(&p.policies, &tags);
-        let session = issue(
+        let Assumed { session, packed } = issue(
             self,
             Issue {
                 role: &role,
                 session_name: p.session_name.clone(),
                 now: req.received_at,
-                duration,
+                requested_duration: p.duration,
+                fixed_duration: false,
                 policies: p.policies,
                 tags,
                 source_identity,
@@ -359,38 +350,5 @@ impl Inner {
                     .opt_text("SourceIdentity", session.source_identity.as_deref());
             },
         ))
-    }
-
-    /// Evaluates the trust policy alone for a web identity (not an IAM entity: only the trust
-    /// policy can allow) and records the decision.
-    #[allow(clippy::too_many_arguments)]
-    fn decide_web(
-        &self,
-        req: &ApiRequest,
-        principal: &Principal,
-        action: &str,
-        role_arn: &str,
-        resource_account: &str,
-        trust: &NamedPolicy,
-        extra: &dyn Fn(&mut RequestContext),
-    ) -> bool {
-        let mut ctx = RequestContext::new(principal.clone(), action, role_arn);
-        ctx.set_time(req.received_at);
-        ctx.set_source_ip(req.source_ip);
-        ctx.set_resource_account(resource_account);
-        extra(&mut ctx);
-        let set = PolicySet {
-            resource: Some(trust),
-            ..PolicySet::default()
-        };
-        let decision = evaluate_trust(&set, &ctx);
-        self.authorizer.record(
-            "sts",
-            action,
-            &describe_principal(principal),
-            role_arn,
-            &decision,
-        );
-        decision.is_allowed()
     }
 }

@@ -357,3 +357,9 @@ where
         }
     }
 }
+
+/// Why the newest denial in the twin's decision log was denied.
+pub fn last_denied_reason(twin: &Twin) -> iam::Reason {
+    let last = twin.decisions.last_denied().expect("a denied decision");
+    last.decision().expect("a policy decision").reason.clone()
+}

@@ -1,11 +1,13 @@
 //! S3 buckets and objects: metadata in the store, bodies as files beside it.
 //!
-//! Two tables of their own (created when the store opens):
+//! Four tables of their own (created when the store opens):
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `s3_buckets` | bucket name | [`Bucket`]: owner account, region, creation time, bucket policy |
 //! | `s3_objects` | (bucket, key) | [`ObjectMeta`]: size, ETag, content type, user metadata, body file |
+//! | `s3_uploads` | (bucket, key, upload id) | [`Upload`]: a multipart upload in progress |
+//! | `s3_upload_parts` | (upload id, part number) | [`PartMeta`]: size, ETag, part file |
 //!
 //! Object bodies live under `<store dir>/s3/<bucket>/<body id>`, one file per stored version,
 //! next to the database so a data directory is one unit. A body is written to
@@ -14,6 +16,13 @@
 //! A crash at any point leaves either the old object or the new one, never a torn body (at worst
 //! an unreferenced file). Readers open the body named by the metadata they read; on Unix a body
 //! replaced while it is being read stays readable until closed.
+//!
+//! Multipart uploads keep their parts under `<store dir>/s3/.multipart/<upload id>/` (a name no
+//! bucket can have), each received like an object body (temporary file, flushed, renamed, then
+//! recorded). Completing an upload copies the parts in order into a temporary file, flushes it,
+//! and in one transaction records the object and forgets the upload; the part files go after the
+//! commit. Upload ids begin with the time they were made in hex, so an object's uploads list in
+//! the order they were initiated, as S3 lists them.
 //!
 //! Keys are ordered as S3 lists them (by UTF-8 bytes), which is redb's order for `&str`.
 
@@ -34,13 +43,32 @@ use crate::store::{decode, encode, Store};
 const BUCKETS: TableDefinition<&'static str, &'static [u8]> = TableDefinition::new("s3_buckets");
 const OBJECTS: TableDefinition<(&'static str, &'static str), &'static [u8]> =
     TableDefinition::new("s3_objects");
+const UPLOADS: TableDefinition<(&'static str, &'static str, &'static str), &'static [u8]> =
+    TableDefinition::new("s3_uploads");
+const PARTS: TableDefinition<(&'static str, u32), &'static [u8]> =
+    TableDefinition::new("s3_upload_parts");
 const BUCKETS_NAME: &str = "s3_buckets";
 const OBJECTS_NAME: &str = "s3_objects";
+const UPLOADS_NAME: &str = "s3_uploads";
+const PARTS_NAME: &str = "s3_upload_parts";
+
+/// S3's smallest size of a part that is not the upload's last (5 MiB).
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// S3's highest part number.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+/// The directory of multipart parts under the bodies' root; bucket names cannot begin with a
+/// dot, so it never meets a bucket's directory.
+const MULTIPART_DIR: &str = ".multipart";
+/// Bodies being received, before they are adopted by a bucket. Dotted like [`MULTIPART_DIR`]:
+/// a bucket could be called `tmp`.
+const RECEIVING_DIR: &str = ".receiving";
 
 /// Creates the tables, so read transactions can open them unconditionally.
 pub(crate) fn create_tables(txn: &WriteTransaction) -> crate::Result<()> {
     txn.open_table(BUCKETS)?;
     txn.open_table(OBJECTS)?;
+    txn.open_table(UPLOADS)?;
+    txn.open_table(PARTS)?;
     Ok(())
 }
 
@@ -100,6 +128,85 @@ pub struct NewObject {
     pub user_metadata: BTreeMap<String, String>,
 }
 
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// Its id (time-ordered, see the module documentation).
+    pub upload_id: String,
+    /// The key the object will have.
+    pub key: String,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub initiated: OffsetDateTime,
+    /// The account of the caller that created it (the upload's owner).
+    pub owner: String,
+    /// The ARN of the caller that created it.
+    pub initiator: String,
+    /// `Content-Type` the object will have.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// User metadata the object will have.
+    #[serde(default)]
+    pub user_metadata: BTreeMap<String, String>,
+}
+
+/// A multipart upload to create.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewUpload {
+    /// The key the object will have.
+    pub key: String,
+    /// The creating caller's account.
+    pub owner: String,
+    /// The creating caller's ARN.
+    pub initiator: String,
+    /// `Content-Type` for the object.
+    pub content_type: Option<String>,
+    /// User metadata for the object.
+    pub user_metadata: BTreeMap<String, String>,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartMeta {
+    /// Its number, 1 to [`MAX_PART_NUMBER`].
+    pub part_number: u32,
+    /// Its length in bytes.
+    pub size: u64,
+    /// Its MD5, 32 lowercase hex digits.
+    pub etag: String,
+    /// When it was uploaded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_modified: OffsetDateTime,
+    /// The part file's id (its name under the upload's directory).
+    pub body_id: String,
+}
+
+/// One page of `ListMultipartUploads`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UploadListing {
+    /// The uploads, by key and then initiation.
+    pub uploads: Vec<Upload>,
+    /// With a delimiter: the distinct key prefixes up to and including the delimiter.
+    pub common_prefixes: Vec<String>,
+    /// Whether more follow.
+    pub truncated: bool,
+    /// The key to continue after (`NextKeyMarker`), when truncated.
+    pub next_key_marker: Option<String>,
+    /// The upload id to continue after (`NextUploadIdMarker`), when truncated.
+    pub next_upload_id_marker: Option<String>,
+}
+
+/// One page of `ListParts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartListing {
+    /// The upload.
+    pub upload: Upload,
+    /// Its parts, by number.
+    pub parts: Vec<PartMeta>,
+    /// Whether more follow.
+    pub truncated: bool,
+}
+
 /// One page of `ListObjectsV2`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectListing {
@@ -138,6 +245,18 @@ pub enum BucketError {
     /// `InvalidBucketName` (400).
     #[error("The specified bucket is not valid.")]
     InvalidName,
+    /// `NoSuchUpload` (404).
+    #[error("The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")]
+    NoSuchUpload,
+    /// `InvalidPart` (400): a listed part was not uploaded, or its ETag differs.
+    #[error("One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")]
+    InvalidPart,
+    /// `InvalidPartOrder` (400): the parts listed are not in ascending order.
+    #[error("The list of parts was not in ascending order. Parts must be ordered by part number.")]
+    InvalidPartOrder,
+    /// `EntityTooSmall` (400): a part other than the last is smaller than 5 MiB.
+    #[error("Your proposed upload is smaller than the minimum allowed object size.")]
+    EntityTooSmall,
     /// The store or the file system failed (500).
     #[error(transparent)]
     State(#[from] StateError),
@@ -154,6 +273,10 @@ impl BucketError {
             BucketError::AlreadyExists => "BucketAlreadyExists",
             BucketError::NotEmpty => "BucketNotEmpty",
             BucketError::InvalidName => "InvalidBucketName",
+            BucketError::NoSuchUpload => "NoSuchUpload",
+            BucketError::InvalidPart => "InvalidPart",
+            BucketError::InvalidPartOrder => "InvalidPartOrder",
+            BucketError::EntityTooSmall => "EntityTooSmall",
             BucketError::State(_) => "InternalError",
         }
     }
@@ -204,7 +327,7 @@ impl ObjectBodies {
     ///
     /// When the directory cannot be created or no random id is available.
     pub fn temp_path(&self) -> crate::Result<PathBuf> {
-        let dir = self.root.join("tmp");
+        let dir = self.root.join(RECEIVING_DIR);
         std::fs::create_dir_all(&dir)?;
         Ok(dir.join(IdSource::Os.lowercase_id("upload-", 24)?))
     }
@@ -214,15 +337,20 @@ impl ObjectBodies {
         self.root.join(bucket).join(body_id)
     }
 
+    /// The directory of multipart upload `upload_id`'s parts.
+    fn upload_dir(&self, upload_id: &str) -> PathBuf {
+        self.root.join(MULTIPART_DIR).join(upload_id)
+    }
+
+    /// The file holding part file `body_id` of multipart upload `upload_id`.
+    pub fn part_path(&self, upload_id: &str, body_id: &str) -> PathBuf {
+        self.upload_dir(upload_id).join(body_id)
+    }
+
     /// Moves a received body (already flushed to disk) to a new body id under `bucket`, and
     /// makes the rename durable.
     fn adopt(&self, bucket: &str, temp: &Path) -> crate::Result<String> {
-        let dir = self.root.join(bucket);
-        std::fs::create_dir_all(&dir)?;
-        let body_id = IdSource::Os.lowercase_id("b-", 24)?;
-        std::fs::rename(temp, dir.join(&body_id))?;
-        sync_dir(&dir)?;
-        Ok(body_id)
+        adopt_into(&self.root.join(bucket), temp, "b-")
     }
 
     fn remove(&self, bucket: &str, body_id: &str) {
@@ -255,6 +383,84 @@ pub fn hex_lower(bytes: &[u8]) -> String {
         let _ = write!(out, "{b:02x}");
     }
     out
+}
+
+/// Moves `temp` (flushed to disk) into `dir` under a fresh id beginning with `prefix`, and makes
+/// the rename durable.
+fn adopt_into(dir: &Path, temp: &Path, prefix: &str) -> crate::Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let id = IdSource::Os.lowercase_id(prefix, 24)?;
+    std::fs::rename(temp, dir.join(&id))?;
+    sync_dir(dir)?;
+    Ok(id)
+}
+
+/// S3's ETag of a multipart object: the MD5 of the parts' binary MD5s, then `-` and the number
+/// of parts.
+pub fn multipart_etag<'a>(part_etags: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let count = part_etags.len();
+    let mut md5 = Md5::new();
+    for etag in part_etags {
+        let digest: Vec<u8> = (0..etag.len() / 2)
+            .filter_map(|i| u8::from_str_radix(etag.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect();
+        md5.update(&digest);
+    }
+    format!("{}-{count}", hex_lower(&md5.finalize()))
+}
+
+/// A time-ordered upload id: the creation time in nanoseconds as 24 hex digits, then random.
+fn new_upload_id() -> crate::Result<String> {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos().max(0);
+    IdSource::Os.lowercase_id(&format!("{nanos:024x}"), 24)
+}
+
+/// The keys of `upload_id`'s part rows.
+fn part_numbers(
+    parts: &impl ReadableTable<(&'static str, u32), &'static [u8]>,
+    upload_id: &str,
+) -> Result<Vec<u32>, BucketError> {
+    let mut out = Vec::new();
+    for entry in parts
+        .range((upload_id, 0u32)..=(upload_id, u32::MAX))
+        .map_err(storage)?
+    {
+        out.push(entry.map_err(storage)?.0.value().1);
+    }
+    Ok(out)
+}
+
+/// Removes upload `(bucket, key, upload_id)` and its parts' rows in `txn`.
+///
+/// `NoSuchUpload` when it is not there.
+fn forget_upload(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<(), BucketError> {
+    let mut uploads = txn.open_table(UPLOADS).map_err(storage)?;
+    if uploads
+        .remove((bucket, key, upload_id))
+        .map_err(storage)?
+        .is_none()
+    {
+        return Err(BucketError::NoSuchUpload);
+    }
+    let mut parts = txn.open_table(PARTS).map_err(storage)?;
+    for n in part_numbers(&parts, upload_id)? {
+        parts.remove((upload_id, n)).map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// The common prefix `key` (which begins with `prefix`) rolls up into at `delimiter`: up to and
+/// including the first delimiter after the prefix.
+fn rolled_up(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
+    let d = delimiter?;
+    key[prefix.len()..]
+        .find(d)
+        .map(|at| key[..prefix.len() + at + d.len()].to_string())
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -452,9 +658,18 @@ impl Store {
             }
             buckets.remove(name).map_err(storage)?;
         }
+        // Multipart uploads in progress go with the bucket.
+        let pending = self.uploads_of(&txn, name)?;
+        for (key, upload_id) in &pending {
+            forget_upload(&txn, name, key, upload_id)?;
+        }
         txn.commit().map_err(storage)?;
         // Leftover unreferenced bodies (from interrupted uploads) go with the bucket.
-        let _ = std::fs::remove_dir_all(self.object_bodies().root.join(name));
+        let bodies = self.object_bodies();
+        let _ = std::fs::remove_dir_all(bodies.root.join(name));
+        for (_, upload_id) in &pending {
+            let _ = std::fs::remove_dir_all(bodies.upload_dir(upload_id));
+        }
         Ok(())
     }
 
@@ -493,6 +708,18 @@ impl Store {
         object: &NewObject,
         temp: &Path,
     ) -> Result<ObjectMeta, BucketError> {
+        self.store_object(bucket, object, temp, |_| Ok(()))
+    }
+
+    /// Adopts `temp` as `object`'s body and records it in one transaction with `also` (which
+    /// may refuse, undoing everything); the replaced body is removed after the commit.
+    fn store_object(
+        &self,
+        bucket: &str,
+        object: &NewObject,
+        temp: &Path,
+        also: impl FnOnce(&WriteTransaction) -> Result<(), BucketError>,
+    ) -> Result<ObjectMeta, BucketError> {
         let bodies = self.object_bodies();
         if self.get_bucket(bucket)?.is_none() {
             let _ = std::fs::remove_file(temp);
@@ -522,6 +749,7 @@ impl Store {
                 if buckets.get(bucket).map_err(storage)?.is_none() {
                     return Err(BucketError::NoSuchBucket);
                 }
+                also(&txn)?;
                 let mut objects = txn.open_table(OBJECTS).map_err(storage)?;
                 let old = objects
                     .insert((bucket, object.key.as_str()), encode(&meta)?.as_slice())
@@ -633,11 +861,7 @@ impl Store {
             if skip_under.as_deref().is_some_and(|p| key.starts_with(p)) {
                 continue;
             }
-            let rolled = delimiter.and_then(|d| {
-                key[prefix.len()..]
-                    .find(d)
-                    .map(|at| key[..prefix.len() + at + d.len()].to_string())
-            });
+            let rolled = rolled_up(key, prefix, delimiter);
             if count == max_keys {
                 out.truncated = true;
                 break;
@@ -653,6 +877,424 @@ impl Store {
                     out.last = Some(key.to_string());
                     out.objects.push(decode(OBJECTS_NAME, v.value())?);
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `DeleteObjects`' deletions: removes each of `keys` that exists, in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// `NoSuchBucket`.
+    pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<(), BucketError> {
+        let txn = self.db().begin_write().map_err(storage)?;
+        let mut removed = Vec::new();
+        {
+            let buckets = txn.open_table(BUCKETS).map_err(storage)?;
+            if buckets.get(bucket).map_err(storage)?.is_none() {
+                return Err(BucketError::NoSuchBucket);
+            }
+            let mut objects = txn.open_table(OBJECTS).map_err(storage)?;
+            for key in keys {
+                if let Some(g) = objects.remove((bucket, key.as_str())).map_err(storage)? {
+                    removed.push(decode::<ObjectMeta>(OBJECTS_NAME, g.value())?);
+                }
+            }
+        }
+        txn.commit().map_err(storage)?;
+        let bodies = self.object_bodies();
+        for old in removed {
+            bodies.remove(bucket, &old.body_id);
+        }
+        Ok(())
+    }
+
+    /// The (key, upload id) of every multipart upload of `bucket`, in `txn`.
+    fn uploads_of(
+        &self,
+        txn: &WriteTransaction,
+        bucket: &str,
+    ) -> Result<Vec<(String, String)>, BucketError> {
+        let uploads = txn.open_table(UPLOADS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in uploads.range((bucket, "", "")..).map_err(storage)? {
+            let (k, _) = entry.map_err(storage)?;
+            let (b, key, id) = k.value();
+            if b != bucket {
+                break;
+            }
+            out.push((key.to_string(), id.to_string()));
+        }
+        Ok(out)
+    }
+
+    /// `CreateMultipartUpload`: a new upload of `upload.key` into `bucket`.
+    ///
+    /// # Errors
+    ///
+    /// `NoSuchBucket`; storage failures.
+    pub fn create_upload(&self, bucket: &str, upload: &NewUpload) -> Result<Upload, BucketError> {
+        let created = Upload {
+            upload_id: new_upload_id()?,
+            key: upload.key.clone(),
+            initiated: now(),
+            owner: upload.owner.clone(),
+            initiator: upload.initiator.clone(),
+            content_type: upload.content_type.clone(),
+            user_metadata: upload.user_metadata.clone(),
+        };
+        let txn = self.db().begin_write().map_err(storage)?;
+        {
+            let buckets = txn.open_table(BUCKETS).map_err(storage)?;
+            if buckets.get(bucket).map_err(storage)?.is_none() {
+                return Err(BucketError::NoSuchBucket);
+            }
+            let mut uploads = txn.open_table(UPLOADS).map_err(storage)?;
+            uploads
+                .insert(
+                    (bucket, created.key.as_str(), created.upload_id.as_str()),
+                    encode(&created)?.as_slice(),
+                )
+                .map_err(storage)?;
+        }
+        txn.commit().map_err(storage)?;
+        Ok(created)
+    }
+
+    /// The multipart upload `upload_id` of `key` in `bucket`.
+    ///
+    /// # Errors
+    ///
+    /// `NoSuchBucket`, `NoSuchUpload` (also for an upload of another key).
+    pub fn get_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Upload, BucketError> {
+        let txn = self.db().begin_read().map_err(storage)?;
+        let uploads = txn.open_table(UPLOADS).map_err(storage)?;
+        if let Some(g) = uploads.get((bucket, key, upload_id)).map_err(storage)? {
+            return Ok(decode(UPLOADS_NAME, g.value())?);
+        }
+        let buckets = txn.open_table(BUCKETS).map_err(storage)?;
+        if buckets.get(bucket).map_err(storage)?.is_none() {
+            return Err(BucketError::NoSuchBucket);
+        }
+        Err(BucketError::NoSuchUpload)
+    }
+
+    /// `UploadPart`: records part `part_number` (size `size`, MD5 `etag` in hex) of an upload,
+    /// whose bytes have been written to `temp` (a path from [`ObjectBodies::temp_path`],
+    /// flushed to disk), replacing a part of the same number.
+    ///
+    /// # Errors
+    ///
+    /// `NoSuchBucket`, `NoSuchUpload` (the file is removed then); storage failures.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        size: u64,
+        etag: &str,
+        temp: &Path,
+    ) -> Result<PartMeta, BucketError> {
+        let bodies = self.object_bodies();
+        // The upload must exist before its id names a directory.
+        let upload = match self.get_upload(bucket, key, upload_id) {
+            Ok(upload) => upload,
+            Err(e) => {
+                let _ = std::fs::remove_file(temp);
+                return Err(e);
+            }
+        };
+        let dir = bodies.upload_dir(&upload.upload_id);
+        let body_id = match adopt_into(&dir, temp, "p-") {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = std::fs::remove_file(temp);
+                return Err(e.into());
+            }
+        };
+        let part = PartMeta {
+            part_number,
+            size,
+            etag: etag.to_string(),
+            last_modified: now(),
+            body_id: body_id.clone(),
+        };
+        let committed = (|| -> Result<Option<PartMeta>, BucketError> {
+            let txn = self.db().begin_write().map_err(storage)?;
+            let replaced = {
+                let uploads = txn.open_table(UPLOADS).map_err(storage)?;
+                // Completed or aborted while the part was arriving.
+                if uploads
+                    .get((bucket, key, upload_id))
+                    .map_err(storage)?
+                    .is_none()
+                {
+                    return Err(BucketError::NoSuchUpload);
+                }
+                let mut parts = txn.open_table(PARTS).map_err(storage)?;
+                let old = parts
+                    .insert((upload_id, part_number), encode(&part)?.as_slice())
+                    .map_err(storage)?;
+                old.map(|g| decode::<PartMeta>(PARTS_NAME, g.value()))
+                    .transpose()?
+            };
+            txn.commit().map_err(storage)?;
+            Ok(replaced)
+        })();
+        match committed {
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    let _ = std::fs::remove_file(dir.join(old.body_id));
+                }
+                Ok(part)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(dir.join(&body_id));
+                Err(e)
+            }
+        }
+    }
+
+    /// `ListParts`: up to `max_parts` parts of an upload numbered above `after`.
+    ///
+    /// # Errors
+    ///
+    /// `NoSuchBucket`, `NoSuchUpload`.
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        after: u32,
+        max_parts: usize,
+    ) -> Result<PartListing, BucketError> {
+        let txn = self.db().begin_read().map_err(storage)?;
+        let uploads = txn.open_table(UPLOADS).map_err(storage)?;
+        let upload: Upload = match uploads.get((bucket, key, upload_id)).map_err(storage)? {
+            Some(g) => decode(UPLOADS_NAME, g.value())?,
+            None => {
+                drop(uploads);
+                drop(txn);
+                return Err(self
+                    .get_upload(bucket, key, upload_id)
+                    .err()
+                    .unwrap_or(BucketError::NoSuchUpload));
+            }
+        };
+        let parts_table = txn.open_table(PARTS).map_err(storage)?;
+        let mut parts = Vec::new();
+        let mut truncated = false;
+        if after < u32::MAX {
+            for entry in parts_table
+                .range((upload_id, after + 1)..=(upload_id, u32::MAX))
+                .map_err(storage)?
+            {
+                let (_, v) = entry.map_err(storage)?;
+                if parts.len() == max_parts {
+                    truncated = true;
+                    break;
+                }
+                parts.push(decode(PARTS_NAME, v.value())?);
+            }
+        }
+        Ok(PartListing {
+            upload,
+            parts,
+            truncated,
+        })
+    }
+
+    /// `AbortMultipartUpload`: forgets the upload and removes its parts.
+    ///
+    /// # Errors
+    ///
+    /// `NoSuchBucket`, `NoSuchUpload`.
+    pub fn abort_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), BucketError> {
+        let txn = self.db().begin_write().map_err(storage)?;
+        match forget_upload(&txn, bucket, key, upload_id) {
+            Ok(()) => {}
+            Err(BucketError::NoSuchUpload) => {
+                drop(txn);
+                // NoSuchBucket when that is why.
+                self.get_upload(bucket, key, upload_id)?;
+                return Err(BucketError::NoSuchUpload);
+            }
+            Err(e) => return Err(e),
+        }
+        txn.commit().map_err(storage)?;
+        let _ = std::fs::remove_dir_all(self.object_bodies().upload_dir(upload_id));
+        Ok(())
+    }
+
+    /// `CompleteMultipartUpload`: checks the parts the client lists (part number, ETag in hex)
+    /// against those uploaded, copies them in order into the object's body (file to file, never
+    /// through memory), and records the object while forgetting the upload, in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// `NoSuchBucket`, `NoSuchUpload`, `InvalidPartOrder` (numbers not ascending),
+    /// `InvalidPart` (not uploaded, or another ETag; also for an empty list), `EntityTooSmall`
+    /// (a part before the last under [`MIN_PART_SIZE`]); storage failures.
+    pub fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        listed: &[(u32, String)],
+    ) -> Result<ObjectMeta, BucketError> {
+        let upload = self.get_upload(bucket, key, upload_id)?;
+        if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(BucketError::InvalidPartOrder);
+        }
+        let uploaded = self
+            .list_parts(bucket, key, upload_id, 0, usize::MAX)?
+            .parts
+            .into_iter()
+            .map(|p| (p.part_number, p))
+            .collect::<BTreeMap<_, _>>();
+        let mut chosen = Vec::with_capacity(listed.len());
+        for (number, etag) in listed {
+            match uploaded.get(number) {
+                Some(part) if part.etag.eq_ignore_ascii_case(etag.trim_matches('"')) => {
+                    chosen.push(part.clone());
+                }
+                _ => return Err(BucketError::InvalidPart),
+            }
+        }
+        if chosen.is_empty() {
+            return Err(BucketError::InvalidPart);
+        }
+        if chosen[..chosen.len() - 1]
+            .iter()
+            .any(|p| p.size < MIN_PART_SIZE)
+        {
+            return Err(BucketError::EntityTooSmall);
+        }
+        let bodies = self.object_bodies();
+        let temp = bodies.temp_path()?;
+        let assembled = (|| -> std::io::Result<u64> {
+            let mut out = File::create(&temp)?;
+            let mut size = 0;
+            for part in &chosen {
+                let mut from = File::open(bodies.part_path(upload_id, &part.body_id))?;
+                size += std::io::copy(&mut from, &mut out)?;
+            }
+            out.sync_all()?;
+            Ok(size)
+        })();
+        let size = match assembled {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e.into());
+            }
+        };
+        let object = NewObject {
+            key: key.to_string(),
+            size,
+            etag: multipart_etag(chosen.iter().map(|p| p.etag.as_str())),
+            content_type: upload.content_type.clone(),
+            user_metadata: upload.user_metadata.clone(),
+        };
+        let meta = self.store_object(bucket, &object, &temp, |txn| {
+            // A part replaced while the body was assembled: the body is not what was listed.
+            let parts = txn.open_table(PARTS).map_err(storage)?;
+            for part in &chosen {
+                let now: Option<PartMeta> = parts
+                    .get((upload_id, part.part_number))
+                    .map_err(storage)?
+                    .map(|g| decode(PARTS_NAME, g.value()))
+                    .transpose()?;
+                if now.is_none_or(|n| n.body_id != part.body_id) {
+                    return Err(BucketError::InvalidPart);
+                }
+            }
+            drop(parts);
+            forget_upload(txn, bucket, key, upload_id)
+        })?;
+        let _ = std::fs::remove_dir_all(bodies.upload_dir(upload_id));
+        Ok(meta)
+    }
+
+    /// `ListMultipartUploads`: up to `max_uploads` uploads (and common prefixes) of `bucket`
+    /// whose keys begin with `prefix`, after `key_marker` (and, for that key, after
+    /// `upload_id_marker`), rolled up at `delimiter`.
+    ///
+    /// # Errors
+    ///
+    /// `NoSuchBucket`.
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+        max_uploads: usize,
+    ) -> Result<UploadListing, BucketError> {
+        let txn = self.db().begin_read().map_err(storage)?;
+        let buckets = txn.open_table(BUCKETS).map_err(storage)?;
+        if buckets.get(bucket).map_err(storage)?.is_none() {
+            return Err(BucketError::NoSuchBucket);
+        }
+        let uploads = txn.open_table(UPLOADS).map_err(storage)?;
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        let key_marker = key_marker.filter(|m| !m.is_empty());
+        // S3 ignores the upload id marker without a key marker.
+        let upload_id_marker = upload_id_marker.filter(|_| key_marker.is_some());
+        let mut out = UploadListing::default();
+        let mut skip_under: Option<String> = key_marker
+            .filter(|m| delimiter.is_some_and(|d| m.ends_with(d)))
+            .map(str::to_string);
+        let mut last: Option<(String, Option<String>)> = None;
+        for entry in uploads.range((bucket, prefix, "")..).map_err(storage)? {
+            let (k, v) = entry.map_err(storage)?;
+            let (b, key, id) = k.value();
+            if b != bucket || !key.starts_with(prefix) {
+                break;
+            }
+            let after_marker = match (key_marker, upload_id_marker) {
+                (None, _) => true,
+                (Some(m), None) => key > m,
+                (Some(m), Some(u)) => key > m || (key == m && id > u),
+            };
+            if !after_marker || skip_under.as_deref().is_some_and(|p| key.starts_with(p)) {
+                continue;
+            }
+            let rolled = rolled_up(key, prefix, delimiter);
+            if out.uploads.len() + out.common_prefixes.len() == max_uploads {
+                out.truncated = true;
+                break;
+            }
+            match rolled {
+                Some(common) => {
+                    last = Some((common.clone(), None));
+                    skip_under = Some(common.clone());
+                    out.common_prefixes.push(common);
+                }
+                None => {
+                    last = Some((key.to_string(), Some(id.to_string())));
+                    out.uploads.push(decode(UPLOADS_NAME, v.value())?);
+                }
+            }
+        }
+        if out.truncated {
+            if let Some((key, id)) = last {
+                out.next_key_marker = Some(key);
+                out.next_upload_id_marker = id;
             }
         }
         Ok(out)
@@ -766,6 +1408,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_named_like_the_receiving_area_does_not_share_it() {
+        let (_d, s) = store();
+        let bodies = s.object_bodies();
+        s.create_bucket("tmp", "111111111111", "us-east-1").unwrap();
+        let receiving = bodies.temp_path().unwrap();
+        std::fs::write(&receiving, b"half an upload").unwrap();
+        s.delete_bucket("tmp").unwrap();
+        assert_eq!(std::fs::read(&receiving).unwrap(), b"half an upload");
+        assert!(!receiving.starts_with(bodies.body_path("tmp", "")));
+    }
+
+    #[test]
     fn create_conflicts_name_the_owner() {
         let (_d, s) = store();
         s.create_bucket("pics", "111111111111", "us-east-1")
@@ -862,5 +1516,190 @@ mod tests {
 
         let cats = s.list_objects("pics", "cats/", None, None, 1000).unwrap();
         assert_eq!(keys(&cats), ["cats/1.jpg", "cats/2.jpg"]);
+    }
+
+    fn part(store: &Store, upload: &Upload, number: u32, body: &[u8]) -> PartMeta {
+        let temp = store.object_bodies().temp_path().unwrap();
+        std::fs::write(&temp, body).unwrap();
+        store
+            .put_part(
+                "pics",
+                &upload.key,
+                &upload.upload_id,
+                number,
+                body.len() as u64,
+                &md5_hex(body),
+                &temp,
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn multipart_uploads_survive_a_restart_and_complete_into_one_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = vec![b'a'; MIN_PART_SIZE as usize];
+        let second = b"the end".to_vec();
+        let upload = {
+            let s = Store::open(dir.path()).unwrap();
+            s.create_bucket("pics", "111111111111", "us-east-1")
+                .unwrap();
+            let upload = s
+                .create_upload(
+                    "pics",
+                    &NewUpload {
+                        key: "big.bin".into(),
+                        owner: "111111111111".into(),
+                        initiator: "arn:aws:iam::111111111111:user/admin".into(),
+                        content_type: Some("application/x-test".into()),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            // A part uploaded twice keeps the second body only.
+            let replaced = part(&s, &upload, 1, b"replaced");
+            part(&s, &upload, 1, &first);
+            assert!(!s
+                .object_bodies()
+                .part_path(&upload.upload_id, &replaced.body_id)
+                .exists());
+            upload
+        };
+        let s = Store::open(dir.path()).unwrap();
+        let listed = s.list_uploads("pics", "", None, None, None, 1000).unwrap();
+        assert_eq!(listed.uploads, vec![upload.clone()]);
+        part(&s, &upload, 2, &second);
+        let parts = s
+            .list_parts("pics", "big.bin", &upload.upload_id, 0, 1)
+            .unwrap();
+        assert_eq!((parts.parts.len(), parts.truncated), (1, true));
+        let rest = s
+            .list_parts("pics", "big.bin", &upload.upload_id, 1, 1000)
+            .unwrap();
+        assert_eq!((rest.parts[0].part_number, rest.truncated), (2, false));
+
+        let listed = |numbers: &[(u32, &[u8])]| -> Vec<(u32, String)> {
+            numbers.iter().map(|(n, b)| (*n, md5_hex(b))).collect()
+        };
+        let id = upload.upload_id.as_str();
+        let complete = |parts: &[(u32, String)]| s.complete_upload("pics", "big.bin", id, parts);
+        assert!(matches!(
+            complete(&listed(&[(2, &second), (1, &first)])),
+            Err(BucketError::InvalidPartOrder)
+        ));
+        assert!(matches!(
+            complete(&listed(&[(1, &first), (2, b"other")])),
+            Err(BucketError::InvalidPart)
+        ));
+        assert!(matches!(
+            complete(&listed(&[(1, &first), (3, &second)])),
+            Err(BucketError::InvalidPart)
+        ));
+        // Part 2 is too small to be followed by another.
+        assert!(matches!(
+            complete(&listed(&[(2, &second), (3, &second)])),
+            Err(BucketError::InvalidPart)
+        ));
+        let meta = complete(&listed(&[(1, &first), (2, &second)])).unwrap();
+
+        // S3's multipart ETag, computed independently.
+        let mut digests = Md5::digest(&first).to_vec();
+        digests.extend_from_slice(&Md5::digest(&second));
+        assert_eq!(meta.etag, format!("{}-2", md5_hex(&digests)));
+        assert_eq!(meta.content_type.as_deref(), Some("application/x-test"));
+        let body = std::fs::read(s.object_bodies().body_path("pics", &meta.body_id)).unwrap();
+        assert_eq!(body, [first.as_slice(), second.as_slice()].concat());
+        // The upload is gone, with its part files.
+        assert!(matches!(
+            s.get_upload("pics", "big.bin", id),
+            Err(BucketError::NoSuchUpload)
+        ));
+        assert!(!s.object_bodies().upload_dir(id).exists());
+        assert!(matches!(
+            complete(&listed(&[(1, &first)])),
+            Err(BucketError::NoSuchUpload)
+        ));
+    }
+
+    #[test]
+    fn small_parts_before_the_last_are_refused_and_aborts_remove_parts() {
+        let (_d, s) = store();
+        s.create_bucket("pics", "111111111111", "us-east-1")
+            .unwrap();
+        let new = NewUpload {
+            key: "k".into(),
+            ..Default::default()
+        };
+        let upload = s.create_upload("pics", &new).unwrap();
+        let one = part(&s, &upload, 1, b"small");
+        part(&s, &upload, 2, b"last");
+        let err = s
+            .complete_upload(
+                "pics",
+                "k",
+                &upload.upload_id,
+                &[(1, md5_hex(b"small")), (2, md5_hex(b"last"))],
+            )
+            .unwrap_err();
+        assert!(matches!(err, BucketError::EntityTooSmall));
+        // A single small part is a whole object.
+        let other = s.create_upload("pics", &new).unwrap();
+        assert!(other.upload_id > upload.upload_id, "ids follow creation");
+        let listed = s.list_uploads("pics", "", None, None, None, 1).unwrap();
+        assert!(listed.truncated);
+        assert_eq!(
+            listed.next_upload_id_marker.as_deref(),
+            Some(upload.upload_id.as_str())
+        );
+        let next = s
+            .list_uploads(
+                "pics",
+                "",
+                None,
+                Some("k"),
+                listed.next_upload_id_marker.as_deref(),
+                1,
+            )
+            .unwrap();
+        assert_eq!(next.uploads[0].upload_id, other.upload_id);
+
+        s.abort_upload("pics", "k", &upload.upload_id).unwrap();
+        assert!(!s
+            .object_bodies()
+            .part_path(&upload.upload_id, &one.body_id)
+            .exists());
+        assert!(matches!(
+            s.abort_upload("pics", "k", &upload.upload_id),
+            Err(BucketError::NoSuchUpload)
+        ));
+        assert!(matches!(
+            s.abort_upload("nope", "k", &upload.upload_id),
+            Err(BucketError::NoSuchBucket)
+        ));
+        // Parts of a finished upload are refused and leave nothing behind.
+        let temp = s.object_bodies().temp_path().unwrap();
+        std::fs::write(&temp, b"late").unwrap();
+        assert!(matches!(
+            s.put_part(
+                "pics",
+                "k",
+                &upload.upload_id,
+                3,
+                4,
+                &md5_hex(b"late"),
+                &temp
+            ),
+            Err(BucketError::NoSuchUpload)
+        ));
+        assert!(!temp.exists());
+        // Deleting the bucket takes the remaining upload with it.
+        s.delete_bucket("pics").unwrap();
+        assert!(!s.object_bodies().upload_dir(&other.upload_id).exists());
+        s.create_bucket("pics", "111111111111", "us-east-1")
+            .unwrap();
+        assert!(s
+            .list_uploads("pics", "", None, None, None, 1000)
+            .unwrap()
+            .uploads
+            .is_empty());
     }
 }

@@ -45,7 +45,10 @@ pub mod store;
 mod validate;
 pub mod world;
 
-pub use buckets::{Bucket, BucketError, NewObject, ObjectBodies, ObjectListing, ObjectMeta};
+pub use buckets::{
+    Bucket, BucketError, NewObject, NewUpload, ObjectBodies, ObjectListing, ObjectMeta,
+    PartListing, PartMeta, Upload, UploadListing,
+};
 pub use error::{Result, StateError};
 pub use model::{
     AccessKey, Account, AttachedPolicy, Cluster, ManagedPolicy, OidcProvider, Page, Paging,

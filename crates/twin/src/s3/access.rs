@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use iam::NamedPolicy;
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::auth::{S3Auth, SecretKey};
+use s3s::auth::{Credentials, S3Auth, SecretKey};
+use s3s::dto;
 use s3s::path::S3Path;
-use s3s::{S3Error, S3ErrorCode, S3Result};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 use twin_state::{Bucket, BucketError};
 
 use super::{CallState, CALL};
@@ -16,7 +17,7 @@ use crate::authz::{Authorizer, AuthzError};
 use crate::state_auth::StoreAuthenticator;
 
 /// The call's shared state; `s3s` always runs inside [`CALL`]'s scope (see `S3Service::handle`).
-fn call() -> S3Result<Arc<CallState>> {
+pub(super) fn call() -> S3Result<Arc<CallState>> {
     CALL.try_with(Arc::clone)
         .map_err(|_| S3Error::with_message(S3ErrorCode::InternalError, "no request context"))
 }
@@ -132,6 +133,9 @@ struct Ask {
     bucket: Option<String>,
     /// `PutBucketPolicy` and friends: S3's owner-account rule applies.
     policy_management: bool,
+    /// `DeleteObjects`: no decision for the request as a whole; each key is decided by the
+    /// operation (`s3:DeleteObject`), with per-key errors in its result.
+    per_key: bool,
 }
 
 fn ask(op: &str, path: &S3Path) -> Option<Ask> {
@@ -154,6 +158,17 @@ fn ask(op: &str, path: &S3Path) -> Option<Ask> {
         "PutObject" => ("s3:PutObject", object_arn, false),
         "GetObject" | "HeadObject" => ("s3:GetObject", object_arn, false),
         "DeleteObject" => ("s3:DeleteObject", object_arn, false),
+        // S3 authorizes multipart uploads and copies as writes of the object; a copy's source
+        // is decided as a read by the per-operation checks below.
+        "CreateMultipartUpload"
+        | "UploadPart"
+        | "CompleteMultipartUpload"
+        | "CopyObject"
+        | "UploadPartCopy" => ("s3:PutObject", object_arn, false),
+        "AbortMultipartUpload" => ("s3:AbortMultipartUpload", object_arn, false),
+        "ListParts" => ("s3:ListMultipartUploadParts", object_arn, false),
+        "ListMultipartUploads" => ("s3:ListBucketMultipartUploads", bucket_arn(&bucket), false),
+        "DeleteObjects" => ("s3:DeleteObject", bucket_arn(&bucket), false),
         "PutBucketPolicy" => ("s3:PutBucketPolicy", bucket_arn(&bucket), true),
         "GetBucketPolicy" => ("s3:GetBucketPolicy", bucket_arn(&bucket), true),
         "DeleteBucketPolicy" => ("s3:DeleteBucketPolicy", bucket_arn(&bucket), true),
@@ -169,13 +184,14 @@ fn ask(op: &str, path: &S3Path) -> Option<Ask> {
         resource,
         bucket,
         policy_management,
+        per_key: op == "DeleteObjects",
     })
 }
 
 /// The operation's name as `&'static str` (s3s names operations with static strings; this
 /// keeps the metrics label bounded by the code even so).
 fn static_name(op: &str) -> &'static str {
-    const KNOWN: [&str; 13] = [
+    const KNOWN: [&str; 22] = [
         "ListBuckets",
         "CreateBucket",
         "DeleteBucket",
@@ -189,6 +205,15 @@ fn static_name(op: &str) -> &'static str {
         "GetBucketPolicy",
         "DeleteBucketPolicy",
         "ListObjects",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "UploadPartCopy",
+        "CompleteMultipartUpload",
+        "AbortMultipartUpload",
+        "ListParts",
+        "ListMultipartUploads",
+        "DeleteObjects",
+        "CopyObject",
     ];
     KNOWN
         .iter()
@@ -224,29 +249,7 @@ impl S3Access for Access {
                 format!("The rolechain twin does not implement the S3 operation {op}."),
             ));
         };
-        let caller = match cx.credentials() {
-            None => AuthenticatedCaller {
-                principal: iam::Principal::Anonymous,
-                user_id: "anonymous".to_string(),
-                access_key_id: String::new(),
-                unsigned_payload: true,
-            },
-            Some(credentials) => {
-                let found = call.caller.lock().ok().and_then(|slot| slot.clone());
-                match found {
-                    Some((key_id, key)) if key_id == credentials.access_key => {
-                        AuthenticatedCaller {
-                            principal: key.principal,
-                            user_id: key.user_id,
-                            access_key_id: key_id,
-                            unsigned_payload: false,
-                        }
-                    }
-                    _ => return Err(internal(&"the verified key was not recorded")),
-                }
-            }
-        };
-        let caller_account = caller.principal.account().unwrap_or("").to_string();
+        let caller = request_caller(cx.credentials())?;
         // Condition keys of ListBucket that clients filter on.
         let mut keys: Vec<(String, String)> = Vec::new();
         if ask.action == "s3:ListBucket" {
@@ -263,67 +266,199 @@ impl S3Access for Access {
         }
 
         let authorizer = self.authorizer.clone();
-        let call_for_blocking = Arc::clone(&call);
         blocking(move || {
-            let call = call_for_blocking;
             let bucket = match &ask.bucket {
-                Some(name) => Some(
-                    authorizer
-                        .store()
-                        .get_bucket(name)
-                        .map_err(bucket_error)?
-                        .ok_or_else(|| bucket_error(BucketError::NoSuchBucket))?,
-                ),
+                Some(name) => Some(bucket_named(authorizer.store(), name)?),
                 None => None,
             };
-            let resource_account = bucket
-                .as_ref()
-                .map_or(caller_account.clone(), |b| b.owner.clone());
-            let owner_root = matches!(&caller.principal,
-                iam::Principal::Root { account } if *account == resource_account);
-            // The owner's root user may always manage the bucket policy, whatever it says.
-            let policy = match &bucket {
-                Some(b) if !(ask.policy_management && owner_root) => bucket_policy(b)?,
-                _ => None,
-            };
-            let extra = |ctx: &mut iam::RequestContext| {
-                for (k, v) in &keys {
-                    ctx.set(k, v);
-                }
-            };
-            let decided = authorizer.authorize_at(
-                call.received_at,
-                call.source_ip,
+            if ask.per_key {
+                return Ok(());
+            }
+            decide(
+                &authorizer,
+                &call,
                 &caller,
-                "s3",
-                ask.action,
-                &ask.resource,
-                &resource_account,
-                policy.as_ref(),
-                &extra,
-            );
-            match decided {
-                Ok(_) => {}
-                Err(AuthzError::Denied(denied)) => {
-                    let message = if matches!(caller.principal, iam::Principal::Anonymous) {
-                        "Access Denied".to_string()
-                    } else {
-                        denied.message(ask.action, &caller.arn(), &ask.resource)
-                    };
-                    return Err(s3_error(S3ErrorCode::AccessDenied, message));
-                }
-                Err(e @ AuthzError::Unavailable(_)) => return Err(internal(&e)),
-            }
-            if ask.policy_management && caller_account != resource_account {
-                return Err(s3_error(
-                    S3ErrorCode::MethodNotAllowed,
-                    "The specified method is not allowed against this resource.",
-                ));
-            }
-            Ok(())
+                &Asked {
+                    action: ask.action,
+                    resource: &ask.resource,
+                    bucket: bucket.as_ref(),
+                    policy_management: ask.policy_management,
+                    keys: &keys,
+                },
+            )
         })
         .await
     }
+
+    async fn copy_object(&self, req: &mut S3Request<dto::CopyObjectInput>) -> S3Result<()> {
+        self.authorize_copy_source(req.credentials.as_ref(), &req.input.copy_source)
+            .await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: &mut S3Request<dto::UploadPartCopyInput>,
+    ) -> S3Result<()> {
+        self.authorize_copy_source(req.credentials.as_ref(), &req.input.copy_source)
+            .await
+    }
+}
+
+impl Access {
+    /// A copy reads its source: `s3:GetObject` on the source object, decided with the source
+    /// bucket's policy and owner (the destination's `s3:PutObject` was decided by `check`).
+    async fn authorize_copy_source(
+        &self,
+        credentials: Option<&Credentials>,
+        source: &dto::CopySource,
+    ) -> S3Result<()> {
+        let (bucket, key) = copy_source(source)?;
+        let call = call()?;
+        let caller = request_caller(credentials)?;
+        let authorizer = self.authorizer.clone();
+        blocking(move || {
+            let source_bucket = bucket_named(authorizer.store(), &bucket)?;
+            decide(
+                &authorizer,
+                &call,
+                &caller,
+                &Asked {
+                    action: "s3:GetObject",
+                    resource: &format!("arn:aws:s3:::{bucket}/{key}"),
+                    bucket: Some(&source_bucket),
+                    policy_management: false,
+                    keys: &[],
+                },
+            )
+        })
+        .await
+    }
+}
+
+/// The bucket and key a copy reads. Only buckets (not access points or outposts) are served;
+/// objects have no versions but the `null` one.
+pub(super) fn copy_source(source: &dto::CopySource) -> S3Result<(String, String)> {
+    match source {
+        dto::CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
+            if version_id.as_deref().is_some_and(|v| v != "null") {
+                return Err(s3_error(
+                    S3ErrorCode::InvalidArgument,
+                    "Invalid version id specified",
+                ));
+            }
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(s3_error(
+            S3ErrorCode::NotImplemented,
+            "The rolechain twin copies only from buckets (x-amz-copy-source: BUCKET/KEY).",
+        )),
+    }
+}
+
+/// The bucket called `name`, or `NoSuchBucket` (a synchronous store read).
+pub(super) fn bucket_named(store: &twin_state::Store, name: &str) -> S3Result<Bucket> {
+    store
+        .get_bucket(name)
+        .map_err(bucket_error)?
+        .ok_or_else(|| bucket_error(BucketError::NoSuchBucket))
+}
+
+/// The caller whose signature `s3s` verified (recorded by [`KeyLookup`]), or the anonymous
+/// principal for an unsigned request.
+pub(super) fn request_caller(credentials: Option<&Credentials>) -> S3Result<AuthenticatedCaller> {
+    let Some(credentials) = credentials else {
+        return Ok(AuthenticatedCaller {
+            principal: iam::Principal::Anonymous,
+            user_id: "anonymous".to_string(),
+            access_key_id: String::new(),
+            unsigned_payload: true,
+        });
+    };
+    let call = call()?;
+    let found = call.caller.lock().ok().and_then(|slot| slot.clone());
+    match found {
+        Some((key_id, key)) if key_id == credentials.access_key => Ok(AuthenticatedCaller {
+            principal: key.principal,
+            user_id: key.user_id,
+            access_key_id: key_id,
+            unsigned_payload: false,
+        }),
+        _ => Err(internal(&"the verified key was not recorded")),
+    }
+}
+
+/// One decision to ask for.
+pub(super) struct Asked<'a> {
+    pub(super) action: &'a str,
+    pub(super) resource: &'a str,
+    /// The bucket the resource is in (its owner is the resource account, its policy the
+    /// resource-based policy); `None` for requests on no bucket (the caller's own account).
+    pub(super) bucket: Option<&'a Bucket>,
+    /// `PutBucketPolicy` and friends: S3's owner-account rule applies.
+    pub(super) policy_management: bool,
+    /// Request-specific condition keys.
+    pub(super) keys: &'a [(String, String)],
+}
+
+/// IAM's decision on `asked` for `caller`, recorded in the decision log: `Ok` when allowed,
+/// S3's `AccessDenied` (or `MethodNotAllowed` for another account's bucket policy) when not.
+/// Synchronous store reads: call it inside [`blocking`].
+pub(super) fn decide(
+    authorizer: &Authorizer,
+    call: &CallState,
+    caller: &AuthenticatedCaller,
+    asked: &Asked<'_>,
+) -> S3Result<()> {
+    let caller_account = caller.principal.account().unwrap_or("").to_string();
+    let resource_account = asked
+        .bucket
+        .map_or(caller_account.clone(), |b| b.owner.clone());
+    let owner_root = matches!(&caller.principal,
+        iam::Principal::Root { account } if *account == resource_account);
+    // The owner's root user may always manage the bucket policy, whatever it says.
+    let policy = match asked.bucket {
+        Some(b) if !(asked.policy_management && owner_root) => bucket_policy(b)?,
+        _ => None,
+    };
+    let extra = |ctx: &mut iam::RequestContext| {
+        for (k, v) in asked.keys {
+            ctx.set(k, v);
+        }
+    };
+    let decided = authorizer.authorize_at(
+        call.received_at,
+        call.source_ip,
+        caller,
+        "s3",
+        asked.action,
+        asked.resource,
+        &resource_account,
+        policy.as_ref(),
+        &extra,
+    );
+    match decided {
+        Ok(_) => {}
+        Err(AuthzError::Denied(denied)) => {
+            let message = if matches!(caller.principal, iam::Principal::Anonymous) {
+                "Access Denied".to_string()
+            } else {
+                denied.message(asked.action, &caller.arn(), asked.resource)
+            };
+            return Err(s3_error(S3ErrorCode::AccessDenied, message));
+        }
+        Err(e @ AuthzError::Unavailable(_)) => return Err(internal(&e)),
+    }
+    if asked.policy_management && caller_account != resource_account {
+        return Err(s3_error(
+            S3ErrorCode::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -359,6 +494,29 @@ mod tests {
             ("s3:ListAllMyBuckets", "*")
         );
         assert!(ask("PutBucketPolicy", &bucket).unwrap().policy_management);
+        for (op, action) in [
+            ("CreateMultipartUpload", "s3:PutObject"),
+            ("UploadPart", "s3:PutObject"),
+            ("UploadPartCopy", "s3:PutObject"),
+            ("CompleteMultipartUpload", "s3:PutObject"),
+            ("CopyObject", "s3:PutObject"),
+            ("AbortMultipartUpload", "s3:AbortMultipartUpload"),
+            ("ListParts", "s3:ListMultipartUploadParts"),
+        ] {
+            let a = ask(op, &object).unwrap();
+            assert_eq!(
+                (a.action, a.resource.as_str(), a.per_key),
+                (action, "arn:aws:s3:::pics/cats/indoor-cat.jpg", false),
+                "{op}"
+            );
+            assert_eq!(static_name(op), op);
+        }
+        let uploads = ask("ListMultipartUploads", &bucket).unwrap();
+        assert_eq!(
+            (uploads.action, uploads.resource.as_str()),
+            ("s3:ListBucketMultipartUploads", "arn:aws:s3:::pics")
+        );
+        assert!(ask("DeleteObjects", &bucket).unwrap().per_key);
         assert!(ask("PutObjectAcl", &object).is_none());
         assert_eq!(static_name("PutObjectAcl"), "unsupported");
     }

@@ -139,3 +139,46 @@ impl Stream for FileBody {
         }
     }
 }
+
+/// Copies `range` of the file at `source` into a new file at `dest` (a temporary path),
+/// computing its MD5, and flushes it to disk: a copy's body, read and written in
+/// [`READ_CHUNK`] pieces, never whole. Blocking: run it off the async workers. On failure no
+/// file is left at `dest`.
+pub(super) fn copy_range(
+    source: &Path,
+    range: std::ops::Range<u64>,
+    dest: PathBuf,
+) -> std::io::Result<Received> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let mut guard = TempGuard(Some(dest.clone()));
+    let mut from = std::fs::File::open(source)?;
+    from.seek(std::io::SeekFrom::Start(range.start))?;
+    let mut from = from.take(range.end - range.start);
+    let mut to = std::fs::File::create(&dest)?;
+    let mut md5 = Md5::new();
+    let mut size: u64 = 0;
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+        to.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+    if size != range.end - range.start {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "object body file is shorter than recorded",
+        ));
+    }
+    to.sync_all()?;
+    drop(to);
+    guard.0 = None;
+    Ok(Received {
+        path: dest,
+        size,
+        md5: md5.finalize().into(),
+    })
+}

@@ -10,6 +10,12 @@
 //! | `PutObject` | `s3:PutObject` | `arn:aws:s3:::BUCKET/KEY` |
 //! | `GetObject`, `HeadObject` | `s3:GetObject` | `arn:aws:s3:::BUCKET/KEY` |
 //! | `DeleteObject` | `s3:DeleteObject` | `arn:aws:s3:::BUCKET/KEY` |
+//! | `DeleteObjects` | `s3:DeleteObject` for each key (denied keys are errors in the result) | `arn:aws:s3:::BUCKET/KEY` |
+//! | `CreateMultipartUpload`, `UploadPart`, `CompleteMultipartUpload` | `s3:PutObject` | `arn:aws:s3:::BUCKET/KEY` |
+//! | `AbortMultipartUpload` | `s3:AbortMultipartUpload` | `arn:aws:s3:::BUCKET/KEY` |
+//! | `ListParts` | `s3:ListMultipartUploadParts` | `arn:aws:s3:::BUCKET/KEY` |
+//! | `ListMultipartUploads` | `s3:ListBucketMultipartUploads` | `arn:aws:s3:::BUCKET` |
+//! | `CopyObject`, `UploadPartCopy` | `s3:PutObject` on the destination and `s3:GetObject` on the source, each with its bucket's policy and owner | both objects |
 //! | `PutBucketPolicy`, `GetBucketPolicy`, `DeleteBucketPolicy` | `s3:` + the same | `arn:aws:s3:::BUCKET` |
 //!
 //! How a request is decided:
@@ -32,8 +38,9 @@
 //!    `MethodNotAllowed` (405), as S3 answers.
 //!
 //! Unsupported operations answer `NotImplemented` (501). Object bodies are never held whole in
-//! memory: uploads are written to a file as they arrive (MD5 computed on the way), downloads
-//! read the file in 64 KiB chunks.
+//! memory: uploads and parts are written to a file as they arrive (MD5 computed on the way),
+//! downloads read the file in 64 KiB chunks, copies go file to file in 64 KiB pieces, and a
+//! completed multipart upload is assembled file to file.
 
 mod access;
 mod body;
@@ -87,15 +94,15 @@ impl S3Service {
     /// S3 over `store` (bucket metadata in the database, bodies under
     /// [`Store::object_bodies`]), recording decisions in `decisions`.
     pub fn new(store: Arc<Store>, decisions: DecisionLog) -> Self {
+        let authorizer = Authorizer::new(Arc::clone(&store), decisions);
         let mut builder = s3s::service::S3ServiceBuilder::new(ops::TwinS3 {
             store: Arc::clone(&store),
+            authorizer: authorizer.clone(),
         });
         builder.set_auth(access::KeyLookup {
             keys: StoreAuthenticator::new(Arc::clone(&store)),
         });
-        builder.set_access(access::Access {
-            authorizer: Authorizer::new(store, decisions),
-        });
+        builder.set_access(access::Access { authorizer });
         S3Service {
             inner: builder.build(),
         }

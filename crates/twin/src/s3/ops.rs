@@ -6,17 +6,24 @@ use std::sync::Arc;
 use base64::Engine as _;
 use s3s::dto;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, S3};
-use twin_state::{BucketError, NewObject, ObjectMeta, Store};
+use twin_state::{BucketError, NewObject, NewUpload, ObjectMeta, Store, Upload};
 
-use super::access::{blocking, bucket_error, internal, s3_error};
+use super::access::{
+    blocking, bucket_error, bucket_named, call, copy_source, decide, internal, request_caller,
+    s3_error, Asked,
+};
 use super::{body, CALL};
+use crate::authz::Authorizer;
 
-/// Longest page of `ListObjectsV2` (S3's limit).
+/// Longest page of `ListObjectsV2`, `ListParts` and `ListMultipartUploads`, and most keys of
+/// one `DeleteObjects` (S3's limits).
 const MAX_KEYS: i32 = 1000;
 
 /// The twin's S3 operations over the store.
 pub(super) struct TwinS3 {
     pub(super) store: Arc<Store>,
+    /// For the decisions an operation makes itself (`DeleteObjects`' keys).
+    pub(super) authorizer: Authorizer,
 }
 
 /// The account of the request's caller (set by authentication; empty for anonymous callers).
@@ -85,16 +92,170 @@ fn check_bucket_policy(bucket: &str, doc: &str) -> S3Result<()> {
     Ok(())
 }
 
+/// Receives an upload's body into a temporary file and checks it against the request's
+/// `Content-MD5` (`BadDigest`) and `Content-Length` (`IncompleteBody`).
+async fn receive_checked(
+    store: &Arc<Store>,
+    body: Option<dto::StreamingBlob>,
+    content_md5: Option<&str>,
+    content_length: Option<i64>,
+) -> S3Result<body::Received> {
+    let store = Arc::clone(store);
+    let temp =
+        blocking(move || store.object_bodies().temp_path().map_err(|e| internal(&e))).await?;
+    let received = body::receive(body, temp).await?;
+    if let Some(expected) = content_md5 {
+        let sent = base64::engine::general_purpose::STANDARD
+            .decode(expected)
+            .unwrap_or_default();
+        if sent.as_slice() != received.md5 {
+            body::discard(&received.path);
+            return Err(s3_error(
+                S3ErrorCode::BadDigest,
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+    }
+    if let Some(declared) = content_length {
+        if u64::try_from(declared).ok() != Some(received.size) {
+            body::discard(&received.path);
+            return Err(s3_error(
+                S3ErrorCode::IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            ));
+        }
+    }
+    Ok(received)
+}
+
+/// A part number as S3 accepts it: 1 to 10,000 (`InvalidArgument`).
+fn part_number(n: i32) -> S3Result<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=twin_state::buckets::MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| {
+            s3_error(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })
+}
+
+/// A listing limit (`max-keys`, `max-parts`, `max-uploads`): at most 1000, and not negative
+/// (`InvalidArgument` naming the field).
+fn page_size(value: Option<i32>, field: &str) -> S3Result<i32> {
+    match value {
+        None => Ok(MAX_KEYS),
+        Some(n) if n < 0 => Err(s3_error(
+            S3ErrorCode::InvalidArgument,
+            format!("Argument {field} must be an integer between 0 and 2147483647"),
+        )),
+        Some(n) => Ok(n.min(MAX_KEYS)),
+    }
+}
+
+fn malformed_xml() -> s3s::S3Error {
+    s3_error(
+        S3ErrorCode::MalformedXML,
+        "The XML you provided was not well-formed or did not validate against our published schema",
+    )
+}
+
+/// The `Initiator` of an upload as S3 shows it: the creating caller's ARN.
+fn initiator(upload: &Upload) -> dto::Initiator {
+    dto::Initiator {
+        id: Some(upload.initiator.clone()),
+        display_name: Some(upload.initiator.clone()),
+    }
+}
+
+fn standard() -> dto::StorageClass {
+    dto::StorageClass::from_static(dto::StorageClass::STANDARD)
+}
+
+/// `bytes=FIRST-LAST` of `x-amz-copy-source-range`, checked against the source's size.
+fn copy_source_range(range: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let Some(range) = range else {
+        return Ok(0..size);
+    };
+    let invalid = || {
+        s3_error(
+            S3ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+        )
+    };
+    let (first, last) = range
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(invalid)?;
+    let first: u64 = first.parse().map_err(|_| invalid())?;
+    let last: u64 = last.parse().map_err(|_| invalid())?;
+    if first > last || last >= size {
+        return Err(s3_error(
+            S3ErrorCode::InvalidArgument,
+            format!("Range specified is not valid for source object of size: {size}"),
+        ));
+    }
+    Ok(first..last + 1)
+}
+
+/// Copies `range` (all of it when `None`) of object `key` of `bucket` into a temporary file.
+/// Blocking. A body replaced between reading its metadata and opening it is retried with the
+/// new metadata.
+fn copy_body(
+    store: &Store,
+    bucket: &str,
+    key: &str,
+    range: Option<&str>,
+) -> S3Result<(ObjectMeta, body::Received)> {
+    let bodies = store.object_bodies();
+    let mut attempts = 0;
+    loop {
+        let meta = store.get_object(bucket, key).map_err(bucket_error)?;
+        let range = copy_source_range(range, meta.size)?;
+        let temp = bodies.temp_path().map_err(|e| internal(&e))?;
+        match body::copy_range(&bodies.body_path(bucket, &meta.body_id), range, temp) {
+            Ok(received) => return Ok((meta, received)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+            Err(e) => return Err(internal(&e)),
+        }
+    }
+}
+
+/// Records `received` as part `number` of upload (bucket, key, upload id). Blocking.
+fn record_part(
+    store: &Store,
+    (bucket, key, upload_id): (&str, &str, &str),
+    number: u32,
+    received: &body::Received,
+) -> S3Result<twin_state::PartMeta> {
+    store
+        .put_part(
+            bucket,
+            key,
+            upload_id,
+            number,
+            received.size,
+            &twin_state::buckets::hex_lower(&received.md5),
+            &received.path,
+        )
+        .map_err(bucket_error)
+}
+
+/// A listing's common prefixes as S3 shows them (absent when there are none).
+fn common_prefixes(prefixes: Vec<String>) -> Option<Vec<dto::CommonPrefix>> {
+    (!prefixes.is_empty()).then(|| {
+        prefixes
+            .into_iter()
+            .map(|p| dto::CommonPrefix { prefix: Some(p) })
+            .collect()
+    })
+}
+
 /// The bucket called `name`, or `NoSuchBucket`.
 async fn existing_bucket(store: &Arc<Store>, name: String) -> S3Result<twin_state::Bucket> {
     let store = Arc::clone(store);
-    blocking(move || {
-        store
-            .get_bucket(&name)
-            .map_err(bucket_error)?
-            .ok_or_else(|| bucket_error(BucketError::NoSuchBucket))
-    })
-    .await
+    blocking(move || bucket_named(&store, &name)).await
 }
 
 #[async_trait::async_trait]
@@ -230,31 +391,13 @@ impl S3 for TwinS3 {
         let input = req.input;
         // Refuse before reading a body no bucket will take.
         existing_bucket(&self.store, input.bucket.clone()).await?;
-        let store = Arc::clone(&self.store);
-        let temp =
-            blocking(move || store.object_bodies().temp_path().map_err(|e| internal(&e))).await?;
-        let received = body::receive(input.body, temp).await?;
-        if let Some(expected) = &input.content_md5 {
-            let sent = base64::engine::general_purpose::STANDARD
-                .decode(expected)
-                .unwrap_or_default();
-            if sent.as_slice() != received.md5 {
-                body::discard(&received.path);
-                return Err(s3_error(
-                    S3ErrorCode::BadDigest,
-                    "The Content-MD5 you specified did not match what we received.",
-                ));
-            }
-        }
-        if let Some(declared) = input.content_length {
-            if u64::try_from(declared).ok() != Some(received.size) {
-                body::discard(&received.path);
-                return Err(s3_error(
-                    S3ErrorCode::IncompleteBody,
-                    "You did not provide the number of bytes specified by the Content-Length HTTP header.",
-                ));
-            }
-        }
+        let received = receive_checked(
+            &self.store,
+            input.body,
+            input.content_md5.as_deref(),
+            input.content_length,
+        )
+        .await?;
         let object = NewObject {
             key: input.key,
             size: received.size,
@@ -412,11 +555,6 @@ impl S3 for TwinS3 {
                 ..Default::default()
             })
             .collect();
-        let common_prefixes = listing
-            .common_prefixes
-            .into_iter()
-            .map(|p| dto::CommonPrefix { prefix: Some(p) })
-            .collect::<Vec<_>>();
         Ok(S3Response::new(dto::ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: input.prefix,
@@ -428,7 +566,424 @@ impl S3 for TwinS3 {
             next_continuation_token: next,
             start_after: input.start_after,
             contents: Some(contents),
-            common_prefixes: (!common_prefixes.is_empty()).then_some(common_prefixes),
+            common_prefixes: common_prefixes(listing.common_prefixes),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<dto::CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
+        let caller = request_caller(req.credentials.as_ref())?;
+        let input = req.input;
+        let upload = NewUpload {
+            key: input.key.clone(),
+            owner: caller.principal.account().unwrap_or("").to_string(),
+            initiator: caller.arn(),
+            content_type: input.content_type,
+            user_metadata: input
+                .metadata
+                .map(|m| m.into_iter().collect())
+                .unwrap_or_default(),
+        };
+        let store = Arc::clone(&self.store);
+        let bucket = input.bucket.clone();
+        let created =
+            blocking(move || store.create_upload(&bucket, &upload).map_err(bucket_error)).await?;
+        Ok(S3Response::new(dto::CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(created.upload_id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<dto::UploadPartInput>,
+    ) -> S3Result<S3Response<dto::UploadPartOutput>> {
+        let input = req.input;
+        let number = part_number(input.part_number)?;
+        // Refuse before reading a body no upload will take.
+        let store = Arc::clone(&self.store);
+        let (bucket, key, upload_id) = (
+            input.bucket.clone(),
+            input.key.clone(),
+            input.upload_id.clone(),
+        );
+        blocking(move || {
+            store
+                .get_upload(&bucket, &key, &upload_id)
+                .map_err(bucket_error)
+        })
+        .await?;
+        let received = receive_checked(
+            &self.store,
+            input.body,
+            input.content_md5.as_deref(),
+            input.content_length,
+        )
+        .await?;
+        let store = Arc::clone(&self.store);
+        let part = blocking(move || {
+            record_part(
+                &store,
+                (&input.bucket, &input.key, &input.upload_id),
+                number,
+                &received,
+            )
+        })
+        .await?;
+        Ok(S3Response::new(dto::UploadPartOutput {
+            e_tag: Some(dto::ETag::Strong(part.etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<dto::UploadPartCopyInput>,
+    ) -> S3Result<S3Response<dto::UploadPartCopyOutput>> {
+        let input = req.input;
+        let number = part_number(input.part_number)?;
+        let (source_bucket, source_key) = copy_source(&input.copy_source)?;
+        let store = Arc::clone(&self.store);
+        let part = blocking(move || {
+            store
+                .get_upload(&input.bucket, &input.key, &input.upload_id)
+                .map_err(bucket_error)?;
+            let (_, received) = copy_body(
+                &store,
+                &source_bucket,
+                &source_key,
+                input.copy_source_range.as_deref(),
+            )?;
+            record_part(
+                &store,
+                (&input.bucket, &input.key, &input.upload_id),
+                number,
+                &received,
+            )
+        })
+        .await?;
+        Ok(S3Response::new(dto::UploadPartCopyOutput {
+            copy_part_result: Some(dto::CopyPartResult {
+                e_tag: Some(dto::ETag::Strong(part.etag)),
+                last_modified: Some(part.last_modified.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<dto::CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let listed = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default();
+        if listed.is_empty() {
+            return Err(malformed_xml());
+        }
+        let mut parts = Vec::with_capacity(listed.len());
+        for part in listed {
+            let (Some(number), Some(etag)) = (part.part_number, part.e_tag) else {
+                return Err(malformed_xml());
+            };
+            // A number out of range was never uploaded.
+            let number =
+                u32::try_from(number).map_err(|_| bucket_error(BucketError::InvalidPart))?;
+            parts.push((number, etag.into_value()));
+        }
+        let store = Arc::clone(&self.store);
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let meta = blocking(move || {
+            store
+                .complete_upload(&bucket, &key, &input.upload_id, &parts)
+                .map_err(bucket_error)
+        })
+        .await?;
+        Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            e_tag: Some(etag(&meta)),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<dto::AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let store = Arc::clone(&self.store);
+        blocking(move || {
+            store
+                .abort_upload(&input.bucket, &input.key, &input.upload_id)
+                .map_err(bucket_error)
+        })
+        .await?;
+        Ok(S3Response::new(dto::AbortMultipartUploadOutput::default()))
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<dto::ListPartsInput>,
+    ) -> S3Result<S3Response<dto::ListPartsOutput>> {
+        let input = req.input;
+        let max_parts = page_size(input.max_parts, "max-parts")?;
+        let marker = input.part_number_marker.unwrap_or(0);
+        let after = u32::try_from(marker).map_err(|_| {
+            s3_error(
+                S3ErrorCode::InvalidArgument,
+                "Argument part-number-marker must be an integer between 0 and 2147483647",
+            )
+        })?;
+        let store = Arc::clone(&self.store);
+        let (bucket, key, upload_id) = (
+            input.bucket.clone(),
+            input.key.clone(),
+            input.upload_id.clone(),
+        );
+        let listing = blocking(move || {
+            store
+                .list_parts(
+                    &bucket,
+                    &key,
+                    &upload_id,
+                    after,
+                    usize::try_from(max_parts).unwrap_or(0),
+                )
+                .map_err(bucket_error)
+        })
+        .await?;
+        let next = listing
+            .parts
+            .last()
+            .and_then(|p| i32::try_from(p.part_number).ok());
+        let parts = listing
+            .parts
+            .iter()
+            .map(|p| dto::Part {
+                e_tag: Some(dto::ETag::Strong(p.etag.clone())),
+                last_modified: Some(p.last_modified.into()),
+                part_number: i32::try_from(p.part_number).ok(),
+                size: i64::try_from(p.size).ok(),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(dto::ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            initiator: Some(initiator(&listing.upload)),
+            owner: Some(owner(&listing.upload.owner)),
+            storage_class: Some(standard()),
+            max_parts: Some(max_parts),
+            part_number_marker: Some(marker),
+            next_part_number_marker: next,
+            is_truncated: Some(listing.truncated),
+            parts: Some(parts),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<dto::ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let max_uploads = page_size(input.max_uploads, "max-uploads")?;
+        let store = Arc::clone(&self.store);
+        let bucket = input.bucket.clone();
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone();
+        let key_marker = input.key_marker.clone();
+        let upload_id_marker = input.upload_id_marker.clone();
+        let listing = blocking(move || {
+            store
+                .list_uploads(
+                    &bucket,
+                    &prefix,
+                    delimiter.as_deref(),
+                    key_marker.as_deref(),
+                    upload_id_marker.as_deref(),
+                    usize::try_from(max_uploads).unwrap_or(0),
+                )
+                .map_err(bucket_error)
+        })
+        .await?;
+        let uploads = listing
+            .uploads
+            .iter()
+            .map(|u| dto::MultipartUpload {
+                initiated: Some(u.initiated.into()),
+                initiator: Some(initiator(u)),
+                key: Some(u.key.clone()),
+                owner: Some(owner(&u.owner)),
+                storage_class: Some(standard()),
+                upload_id: Some(u.upload_id.clone()),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(dto::ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            next_key_marker: listing.next_key_marker,
+            next_upload_id_marker: listing.next_upload_id_marker,
+            max_uploads: Some(max_uploads),
+            is_truncated: Some(listing.truncated),
+            uploads: Some(uploads),
+            common_prefixes: common_prefixes(listing.common_prefixes),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<dto::DeleteObjectsInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
+        let caller = request_caller(req.credentials.as_ref())?;
+        let call = call()?;
+        let input = req.input;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let objects = input.delete.objects;
+        if objects.is_empty() || objects.len() > MAX_KEYS as usize {
+            return Err(malformed_xml());
+        }
+        let store = Arc::clone(&self.store);
+        let authorizer = self.authorizer.clone();
+        let bucket_name = input.bucket;
+        let (deleted, errors) = blocking(move || {
+            let bucket = bucket_named(&store, &bucket_name)?;
+            let mut allowed = Vec::new();
+            let mut errors = Vec::new();
+            for object in objects {
+                if object.version_id.as_deref().is_some_and(|v| v != "null") {
+                    errors.push(dto::Error {
+                        code: Some("NoSuchVersion".to_string()),
+                        key: Some(object.key),
+                        message: Some("The specified version does not exist.".to_string()),
+                        version_id: object.version_id,
+                    });
+                    continue;
+                }
+                // Each key is its own s3:DeleteObject decision, as S3 makes them.
+                let resource = format!("arn:aws:s3:::{bucket_name}/{}", object.key);
+                let asked = Asked {
+                    action: "s3:DeleteObject",
+                    resource: &resource,
+                    bucket: Some(&bucket),
+                    policy_management: false,
+                    keys: &[],
+                };
+                match decide(&authorizer, &call, &caller, &asked) {
+                    Ok(()) => allowed.push(object.key),
+                    Err(e) if *e.code() == S3ErrorCode::AccessDenied => {
+                        errors.push(dto::Error {
+                            code: Some("AccessDenied".to_string()),
+                            key: Some(object.key),
+                            message: Some("Access Denied".to_string()),
+                            version_id: None,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            store
+                .delete_objects(&bucket_name, &allowed)
+                .map_err(bucket_error)?;
+            Ok((allowed, errors))
+        })
+        .await?;
+        let deleted = deleted
+            .into_iter()
+            .map(|key| dto::DeletedObject {
+                key: Some(key),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(dto::DeleteObjectsOutput {
+            deleted: (!quiet).then_some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<dto::CopyObjectInput>,
+    ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
+        let input = req.input;
+        let (source_bucket, source_key) = copy_source(&input.copy_source)?;
+        if input.copy_source_if_match.is_some()
+            || input.copy_source_if_none_match.is_some()
+            || input.copy_source_if_modified_since.is_some()
+            || input.copy_source_if_unmodified_since.is_some()
+        {
+            return Err(s3_error(
+                S3ErrorCode::NotImplemented,
+                "The rolechain twin does not implement conditional copies (x-amz-copy-source-if-*).",
+            ));
+        }
+        let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+            None | Some(dto::MetadataDirective::COPY) => false,
+            Some(dto::MetadataDirective::REPLACE) => true,
+            Some(_) => {
+                return Err(s3_error(
+                    S3ErrorCode::InvalidArgument,
+                    "Unknown metadata directive.",
+                ))
+            }
+        };
+        if !replace && source_bucket == input.bucket && source_key == input.key {
+            return Err(s3_error(
+                S3ErrorCode::InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+            ));
+        }
+        let store = Arc::clone(&self.store);
+        let meta = blocking(move || {
+            // The destination must exist before the body is copied.
+            bucket_named(&store, &input.bucket)?;
+            let (source, received) = copy_body(&store, &source_bucket, &source_key, None)?;
+            let (content_type, user_metadata) = if replace {
+                (
+                    input.content_type,
+                    input
+                        .metadata
+                        .map(|m| m.into_iter().collect())
+                        .unwrap_or_default(),
+                )
+            } else {
+                (source.content_type, source.user_metadata)
+            };
+            let object = NewObject {
+                key: input.key,
+                size: received.size,
+                etag: twin_state::buckets::hex_lower(&received.md5),
+                content_type,
+                user_metadata,
+            };
+            store
+                .put_object(&input.bucket, &object, &received.path)
+                .map_err(bucket_error)
+        })
+        .await?;
+        Ok(S3Response::new(dto::CopyObjectOutput {
+            copy_object_result: Some(dto::CopyObjectResult {
+                e_tag: Some(etag(&meta)),
+                last_modified: Some(meta.last_modified.into()),
+                ..Default::default()
+            }),
             ..Default::default()
         }))
     }

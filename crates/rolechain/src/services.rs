@@ -15,7 +15,11 @@ use twin_state::Store;
 /// HTTP, as AWS does, also for the clusters whose issuer the twin itself serves; they share
 /// one verifier (one JWKS cache). EKS Auth assumes roles through the STS service, so its trust
 /// decisions and sessions are STS's own.
-pub fn register(server: &mut TwinServer, store: &Arc<Store>) -> anyhow::Result<()> {
+pub fn register(
+    server: &mut TwinServer,
+    store: &Arc<Store>,
+    eks_auth: EksAuthConfig,
+) -> anyhow::Result<()> {
     let decisions = server.decisions().clone();
     server.register(Arc::new(IamService::new(
         Arc::clone(store),
@@ -41,7 +45,7 @@ pub fn register(server: &mut TwinServer, store: &Arc<Store>) -> anyhow::Result<(
         Authorizer::new(Arc::clone(store), decisions.clone()),
         verifier,
         sts,
-        EksAuthConfig::default(),
+        eks_auth,
     )))?;
     // S3 reads request bodies itself (streamed uploads), so it is registered as streaming.
     server.register_streaming(Arc::new(S3Service::new(Arc::clone(store), decisions)))?;

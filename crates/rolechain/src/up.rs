@@ -29,6 +29,10 @@ pub struct UpArgs {
     /// `1500ms`, `2m`, or seconds. IAM's own API sees them at once. 0 turns it off.
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_delay)]
     pub iam_propagation_delay: Duration,
+    /// Answer EKS Auth's `AssumeRoleForPodIdentity` with `ThrottlingException` beyond this many
+    /// requests per second per calling account, to rehearse throttling. Off by default.
+    #[arg(long, value_name = "PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
+    pub eks_auth_rate_limit: Option<u32>,
 }
 
 /// A duration as `--iam-propagation-delay` takes it: a number with `ms`, `s`, `m` or `h`, or
@@ -79,7 +83,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let seeded = store.seed_if_empty(&world)?;
     let clusters = register_issuers(&server, &store, &args.data_dir, &base_url)?;
     let profiles = write_aws_files(&store, &args.data_dir, &base_url)?;
-    crate::services::register(&mut server, &store)?;
+    let mut eks_auth = twin::EksAuthConfig::default();
+    eks_auth.max_requests_per_second = args.eks_auth_rate_limit;
+    crate::services::register(&mut server, &store, eks_auth)?;
 
     print!(
         "{}",

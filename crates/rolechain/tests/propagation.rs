@@ -23,6 +23,17 @@ fn a_bad_delay_is_a_usage_error() {
 }
 
 #[test]
+fn a_zero_eks_auth_rate_limit_is_a_usage_error() {
+    let out = rolechain(&["up", "--eks-auth-rate-limit", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--eks-auth-rate-limit"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn up_shows_iam_changes_to_sts_only_after_the_delay() {
     let dir = TempDir::new("propagation");
     let up = Up::start(

@@ -715,3 +715,34 @@ async fn malformed_eks_requests_get_rest_json_errors() {
         .unwrap();
     assert_eq!(page.associations, vec![a]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_account_is_throttled_then_served_again() {
+    let mut config = twin::EksAuthConfig::default();
+    config.max_requests_per_second = Some(1);
+    let twin = start_configured(config).await;
+    associate(&twin, "default", "app", &arn(DEV, PRIMARY), None, false);
+
+    // A burst of one is served; the next calls within the same second are throttled.
+    let mut throttled = 0;
+    let mut served = 0;
+    for _ in 0..6 {
+        match assume(&twin, CLUSTER, pod_token(&twin, "default", "app")).await {
+            Ok(_) => served += 1,
+            Err(e) => {
+                let (code, message, status) = eks_auth_error::<()>(Err(e));
+                assert_eq!((code.as_str(), status), ("ThrottlingException", 429));
+                assert_eq!(message, "Rate exceeded");
+                throttled += 1;
+            }
+        }
+    }
+    assert!(served >= 1, "served {served}");
+    assert!(throttled >= 1, "throttled {throttled}");
+
+    // The bucket refills at the configured rate.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assume(&twin, CLUSTER, pod_token(&twin, "default", "app"))
+        .await
+        .expect("served again after a second");
+}

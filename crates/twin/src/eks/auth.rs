@@ -28,6 +28,11 @@ pub struct EksAuthConfig {
     pub session_duration_seconds: u32,
     /// Length of the target role's session: role chaining's 1-hour limit.
     pub chained_duration_seconds: u32,
+    /// Requests per second each calling account may make before EKS Auth answers
+    /// `ThrottlingException` (429), with a burst of as many. Default `None`: never throttles.
+    /// AWS publishes no EKS Auth quota, so this exists to rehearse throttling (the node agent
+    /// must back off and keep serving cached credentials), not to mimic a number.
+    pub max_requests_per_second: Option<u32>,
 }
 
 impl Default for EksAuthConfig {
@@ -35,6 +40,7 @@ impl Default for EksAuthConfig {
         EksAuthConfig {
             session_duration_seconds: 6 * 3600,
             chained_duration_seconds: 3600,
+            max_requests_per_second: None,
         }
     }
 }
@@ -72,8 +78,36 @@ pub struct EksAuthService {
     inner: Arc<Inner>,
 }
 
+/// Token buckets of the calling accounts, refilled at the configured rate.
+#[derive(Default)]
+struct Throttle {
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl Throttle {
+    /// Takes one token from `account`'s bucket; false when it is empty.
+    fn admit(&self, account: &str, per_second: u32) -> bool {
+        let rate = f64::from(per_second.max(1));
+        let now = std::time::Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (tokens, last) = buckets.entry(account.to_owned()).or_insert((rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 struct Inner {
     store: Arc<Store>,
+    throttle: Throttle,
     authenticator: Arc<dyn Authenticator>,
     authorizer: Authorizer,
     verifier: Arc<oidc::Verifier>,
@@ -103,6 +137,7 @@ impl EksAuthService {
         EksAuthService {
             inner: Arc::new(Inner {
                 store,
+                throttle: Throttle::default(),
                 authenticator,
                 authorizer,
                 verifier,
@@ -330,6 +365,12 @@ impl Inner {
         name: Result<String, AwsError>,
     ) -> Result<HttpResponse, AwsError> {
         let caller = self.authenticate(&req).await?;
+        if let Some(per_second) = self.config.max_requests_per_second {
+            let account = caller.principal.account().unwrap_or_default();
+            if !self.throttle.admit(account, per_second) {
+                return Err(AwsError::new("ThrottlingException", "Rate exceeded", 429));
+            }
+        }
         let name = name?;
         let body = JsonBody::parse(&req.body)?;
         let token = body.str("token")?.ok_or_else(|| {

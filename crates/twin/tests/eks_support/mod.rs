@@ -130,6 +130,11 @@ fn seed_pod_identity(store: &Store) {
 }
 
 pub async fn start() -> EksTwin {
+    start_configured(EksAuthConfig::default()).await
+}
+
+/// [`start`] with EKS Auth configured as given.
+pub async fn start_configured(eks_auth: EksAuthConfig) -> EksTwin {
     let keys_dir = tempfile::tempdir().unwrap();
     let mut other_issuer = None;
     let twin = start_with(|server, store, sts| {
@@ -153,7 +158,7 @@ pub async fn start() -> EksTwin {
                 Authorizer::new(Arc::clone(store), decisions),
                 Arc::new(oidc::Verifier::new(oidc::HttpSource::default())),
                 sts.clone(),
-                EksAuthConfig::default(),
+                eks_auth.clone(),
             )))
             .unwrap();
 

@@ -438,9 +438,15 @@ async fn iam_decides_s3_with_bucket_policies() {
     );
     let (key, _, token) = dev_session.unwrap();
     let wrong_secret = Some((key, "x".repeat(40), token));
-    assert_eq!(
-        aws(&twin, &wrong_secret, &get_cat, None).await.error(),
-        "SignatureDoesNotMatch"
+    let mismatch = aws(&twin, &wrong_secret, &get_cat, None).await;
+    assert_eq!(mismatch.error(), "SignatureDoesNotMatch");
+    // s3s's own refusals get S3's message, not the CLI's "Unknown".
+    assert!(
+        mismatch.stderr.contains(
+            "The request signature we calculated does not match the signature you provided."
+        ),
+        "{}",
+        mismatch.stderr
     );
 
     // Every decision, allowed or denied, is in the log with its trace.

@@ -134,6 +134,84 @@ fn error_response(code: s3s::S3ErrorCode, message: &str, request_id: &str) -> Re
     }
 }
 
+/// Errors `s3s` answers by itself (authentication, parsing) carry a code but no message or
+/// request id; the AWS CLI then prints "Unknown". S3's own messages for those codes (S3 API
+/// Reference, "Error responses").
+fn standard_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "AccessDenied" => "Access Denied",
+        "SignatureDoesNotMatch" => "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "RequestTimeTooSkewed" => "The difference between the request time and the current time is too large.",
+        "InvalidToken" => "The provided token is malformed or otherwise invalid.",
+        "ExpiredToken" => "The provided token has expired.",
+        "AuthorizationHeaderMalformed" => "The authorization header that you provided is not valid.",
+        "MissingSecurityHeader" => "Your request is missing a required header.",
+        "MalformedXML" => "The XML that you provided was not well-formed or did not validate against our published schema.",
+        "XAmzContentSHA256Mismatch" => "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        "BadDigest" => "The Content-MD5 or checksum value that you specified did not match what the server received.",
+        "NotImplemented" => "A header that you provided implies functionality that is not implemented.",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "NoSuchBucket" => "The specified bucket does not exist",
+        "NoSuchKey" => "The specified key does not exist.",
+        _ => return None,
+    })
+}
+
+/// Largest error body inspected by [`with_error_details`]; S3 error documents are tiny.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// Gives an error `s3s` produced without a message S3's standard message and the request id.
+async fn with_error_details(resp: Response, request_id: &str) -> Response {
+    use http_body_util::BodyExt as _;
+    let is_xml_error = (resp.status().is_client_error() || resp.status().is_server_error())
+        && resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("xml"));
+    if !is_xml_error {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = match http_body_util::Limited::new(body, MAX_ERROR_BODY)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Response::from_parts(parts, Body::empty()),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.to_owned());
+    let filled = match code {
+        Some(code) if !text.contains("<Message>") => standard_message(&code).map(|message| {
+            let mut error = s3s::S3Error::with_message(
+                code.parse().unwrap_or(s3s::S3ErrorCode::InternalError),
+                message,
+            );
+            error.set_request_id(request_id);
+            error.set_status_code(parts.status);
+            error.to_http_response()
+        }),
+        _ => None,
+    };
+    match filled {
+        Some(Ok(new)) => {
+            let (new_parts, new_body) = new.into_parts();
+            let mut parts = parts;
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            for (name, value) in &new_parts.headers {
+                parts.headers.insert(name.clone(), value.clone());
+            }
+            Response::from_parts(parts, Body::new(new_body))
+        }
+        _ => Response::from_parts(parts, Body::from(bytes)),
+    }
+}
+
 impl StreamingService for S3Service {
     fn signing_name(&self) -> &'static str {
         "s3"
@@ -159,7 +237,7 @@ impl StreamingService for S3Service {
                 .scope(Arc::clone(&call), self.inner.call(request))
                 .await;
             let mut resp = match result {
-                Ok(resp) => resp.map(Body::new),
+                Ok(resp) => with_error_details(resp.map(Body::new), &req.request_id).await,
                 Err(e) => {
                     tracing::error!(error = ?e, "s3 request failed");
                     error_response(
@@ -175,5 +253,60 @@ impl StreamingService for S3Service {
             }
             resp
         })
+    }
+}
+
+#[cfg(test)]
+mod error_detail_tests {
+    use super::*;
+    use http_body_util::BodyExt as _;
+
+    fn xml(status: u16, body: &str) -> Response {
+        let mut resp = Response::new(Body::from(body.to_owned()));
+        *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/xml"),
+        );
+        resp
+    }
+
+    async fn text(resp: Response) -> (u16, String) {
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn bare_errors_get_the_standard_message_and_request_id() {
+        let bare = xml(
+            403,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SignatureDoesNotMatch</Code></Error>",
+        );
+        let (status, body) = text(with_error_details(bare, "req-1").await).await;
+        assert_eq!(status, 403);
+        assert!(
+            body.contains("<Code>SignatureDoesNotMatch</Code>"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<Message>The request signature we calculated"),
+            "{body}"
+        );
+        assert!(body.contains("<RequestId>req-1</RequestId>"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn other_responses_pass_unchanged() {
+        let with_message =
+            "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+        let (_, body) = text(with_error_details(xml(403, with_message), "r").await).await;
+        assert_eq!(body, with_message);
+        let unknown = "<Error><Code>SomethingNew</Code></Error>";
+        let (_, body) = text(with_error_details(xml(400, unknown), "r").await).await;
+        assert_eq!(body, unknown);
+        let ok = "<ListAllMyBucketsResult/>";
+        let (status, body) = text(with_error_details(xml(200, ok), "r").await).await;
+        assert_eq!((status, body.as_str()), (200, ok));
     }
 }

@@ -61,7 +61,7 @@ pub use pod_identity::{
 pub use principals::StoredPolicy;
 pub use propagation::IamView;
 pub use store::{
-    oidc_provider_host_path, CreateOidcProvider, CreatePolicy, CreateRole, ListPolicies,
-    NewSession, PolicyScope, Store,
+    oidc_provider_host_path, paginate_indexed, CreateOidcProvider, CreatePolicy, CreateRole,
+    ListPolicies, NewSession, PolicyScope, Store,
 };
 pub use world::{World, WorldError};

@@ -295,7 +295,12 @@ fn paginate<T>(items: Vec<(String, T)>, max: usize) -> Page<T> {
 }
 
 /// Pages an in-memory list whose order is its own: the marker is the next item's index.
-fn paginate_indexed<T>(items: Vec<T>, paging: &Paging) -> Result<Page<T>> {
+///
+/// # Errors
+///
+/// `InvalidInput` for a marker this did not hand out, `ValidationError` for `max_items` out of
+/// IAM's range.
+pub fn paginate_indexed<T>(items: Vec<T>, paging: &Paging) -> Result<Page<T>> {
     let max = validate::max_items(paging.max_items)?;
     let start = match &paging.marker {
         None => 0,

@@ -544,6 +544,37 @@ fn iam_role_policy_and_provider_lifecycle() {
         .map(|v| v["VersionId"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["v2", "v1"]);
+    // One version per page: the CLI follows IsTruncated and Marker to the same list.
+    let paged = cli
+        .iam(&[
+            "list-policy-versions",
+            "--policy-arn",
+            &arn,
+            "--page-size",
+            "1",
+        ])
+        .json();
+    assert_eq!(paged["Versions"], versions["Versions"]);
+    // With one item asked for, the CLI's NextToken carries the twin's Marker (a list the twin
+    // did not page would be cut by the CLI instead: `{"Marker": null, "boto_truncate_amount": 1}`).
+    let first = cli
+        .iam(&[
+            "list-policy-versions",
+            "--policy-arn",
+            &arn,
+            "--page-size",
+            "1",
+            "--max-items",
+            "1",
+        ])
+        .json();
+    assert_eq!(first["Versions"][0]["VersionId"], "v2");
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(first["NextToken"].as_str().unwrap())
+        .unwrap();
+    let token: serde_json::Value = serde_json::from_slice(&token).unwrap();
+    assert_eq!(token["Marker"], "1", "{token}");
     assert!(
         cli.iam(&[
             "set-default-policy-version",

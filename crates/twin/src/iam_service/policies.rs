@@ -128,22 +128,21 @@ impl Call<'_> {
     pub(super) fn list_policy_versions(&self) -> Out {
         let mut v = self.query.validator();
         let arn = Self::policy_arn(&mut v);
-        // Read for validation: at most five versions make one page.
-        let _paging = Self::read_paging(&mut v);
+        let paging = Self::read_paging(&mut v);
         v.finish()?;
         self.authorize(&arn)?;
-        // At most five versions: always one page.
         let mut versions = self
             .store()
             .list_policy_versions(&arn)
             .map_err(state_error)?;
         // IAM lists the newest first.
         versions.reverse();
+        let page = twin_state::paginate_indexed(versions, &paging).map_err(state_error)?;
         self.ok(|r| {
-            r.list("Versions", &versions, |e, ver| {
+            r.list("Versions", &page.items, |e, ver| {
                 render::version(e, ver, false)
             });
-            r.bool("IsTruncated", false);
+            render::page_end(r, &page);
         })
     }
 

@@ -195,17 +195,13 @@ impl Inner {
             "arn:aws:iam::{role_account}:oidc-provider/{}",
             host_path(&issuer)
         );
-        let provider = {
-            let inner = Arc::clone(self);
-            let arn = provider_arn.clone();
-            blocking(
-                move || match inner.store.propagated().get_oidc_provider(&arn) {
-                    Ok(p) => Ok(Some(p)),
-                    Err(StateError::NoSuchEntity(_)) => Ok(None),
-                    Err(e) => Err(store_failure(e)),
-                },
-            )
-            .await?
+        // A read of one small record from the memory-mapped store, done in place: a hop to the
+        // blocking pool costs a thread switch or two, more than the read itself; the session
+        // write below, which waits for an fsync, still takes that hop.
+        let provider = match self.store.propagated().get_oidc_provider(&provider_arn) {
+            Ok(p) => Some(p),
+            Err(StateError::NoSuchEntity(_)) => None,
+            Err(e) => return Err(store_failure(e)),
         };
         let Some(provider) = provider else {
             return Err(AwsError::invalid_identity_token(format!(

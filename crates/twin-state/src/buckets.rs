@@ -550,6 +550,50 @@ fn storage(e: impl Into<StateError>) -> BucketError {
     BucketError::State(e.into())
 }
 
+/// `result`, removing the received file `temp` first when it is an error (nothing else would).
+fn or_discard<T, E: Into<BucketError>>(
+    result: Result<T, E>,
+    temp: &Path,
+) -> Result<T, BucketError> {
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(temp);
+        e.into()
+    })
+}
+
+/// Tidies the files after the commit that recorded the file `new_body`: on success the file of
+/// the record it replaced (found by `old_body`) goes, on failure the new file does. Best
+/// effort: a file left behind is unreferenced garbage, never visible.
+fn settle<T>(
+    committed: Result<Option<T>, BucketError>,
+    new_body: &Path,
+    old_body: impl FnOnce(T) -> PathBuf,
+) -> Result<(), BucketError> {
+    match committed {
+        Ok(replaced) => {
+            if let Some(old) = replaced {
+                let _ = std::fs::remove_file(old_body(old));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(new_body);
+            Err(e)
+        }
+    }
+}
+
+/// `NoSuchBucket` unless `buckets` (the `s3_buckets` table, in any transaction) has `bucket`.
+fn require_bucket(
+    buckets: &impl ReadableTable<&'static str, &'static [u8]>,
+    bucket: &str,
+) -> Result<(), BucketError> {
+    if buckets.get(bucket).map_err(storage)?.is_none() {
+        return Err(BucketError::NoSuchBucket);
+    }
+    Ok(())
+}
+
 impl Store {
     /// Where this store keeps object bodies.
     pub fn object_bodies(&self) -> ObjectBodies {
@@ -646,9 +690,7 @@ impl Store {
         {
             let mut buckets = txn.open_table(BUCKETS).map_err(storage)?;
             let objects = txn.open_table(OBJECTS).map_err(storage)?;
-            if buckets.get(name).map_err(storage)?.is_none() {
-                return Err(BucketError::NoSuchBucket);
-            }
+            require_bucket(&buckets, name)?;
             let mut inside = objects.range((name, "")..).map_err(storage)?;
             if let Some(first) = inside.next() {
                 let (k, _) = first.map_err(storage)?;
@@ -725,13 +767,7 @@ impl Store {
             let _ = std::fs::remove_file(temp);
             return Err(BucketError::NoSuchBucket);
         }
-        let body_id = match bodies.adopt(bucket, temp) {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = std::fs::remove_file(temp);
-                return Err(e.into());
-            }
-        };
+        let body_id = or_discard(bodies.adopt(bucket, temp), temp)?;
         let meta = ObjectMeta {
             key: object.key.clone(),
             size: object.size,
@@ -744,11 +780,8 @@ impl Store {
         let committed = (|| -> Result<Option<ObjectMeta>, BucketError> {
             let txn = self.db().begin_write().map_err(storage)?;
             let replaced = {
-                let buckets = txn.open_table(BUCKETS).map_err(storage)?;
                 // The bucket may have been deleted while the body was arriving.
-                if buckets.get(bucket).map_err(storage)?.is_none() {
-                    return Err(BucketError::NoSuchBucket);
-                }
+                require_bucket(&txn.open_table(BUCKETS).map_err(storage)?, bucket)?;
                 also(&txn)?;
                 let mut objects = txn.open_table(OBJECTS).map_err(storage)?;
                 let old = objects
@@ -760,18 +793,10 @@ impl Store {
             txn.commit().map_err(storage)?;
             Ok(replaced)
         })();
-        match committed {
-            Ok(replaced) => {
-                if let Some(old) = replaced {
-                    bodies.remove(bucket, &old.body_id);
-                }
-                Ok(meta)
-            }
-            Err(e) => {
-                bodies.remove(bucket, &body_id);
-                Err(e)
-            }
-        }
+        settle(committed, &bodies.body_path(bucket, &body_id), |old| {
+            bodies.body_path(bucket, &old.body_id)
+        })?;
+        Ok(meta)
     }
 
     /// The metadata of `key` in `bucket`.
@@ -785,10 +810,7 @@ impl Store {
         if let Some(g) = objects.get((bucket, key)).map_err(storage)? {
             return Ok(decode(OBJECTS_NAME, g.value())?);
         }
-        let buckets = txn.open_table(BUCKETS).map_err(storage)?;
-        if buckets.get(bucket).map_err(storage)?.is_none() {
-            return Err(BucketError::NoSuchBucket);
-        }
+        require_bucket(&txn.open_table(BUCKETS).map_err(storage)?, bucket)?;
         Err(BucketError::NoSuchKey)
     }
 
@@ -800,10 +822,7 @@ impl Store {
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<(), BucketError> {
         let txn = self.db().begin_write().map_err(storage)?;
         let removed = {
-            let buckets = txn.open_table(BUCKETS).map_err(storage)?;
-            if buckets.get(bucket).map_err(storage)?.is_none() {
-                return Err(BucketError::NoSuchBucket);
-            }
+            require_bucket(&txn.open_table(BUCKETS).map_err(storage)?, bucket)?;
             let mut objects = txn.open_table(OBJECTS).map_err(storage)?;
             let removed = objects.remove((bucket, key)).map_err(storage)?;
             removed
@@ -833,10 +852,7 @@ impl Store {
         max_keys: usize,
     ) -> Result<ObjectListing, BucketError> {
         let txn = self.db().begin_read().map_err(storage)?;
-        let buckets = txn.open_table(BUCKETS).map_err(storage)?;
-        if buckets.get(bucket).map_err(storage)?.is_none() {
-            return Err(BucketError::NoSuchBucket);
-        }
+        require_bucket(&txn.open_table(BUCKETS).map_err(storage)?, bucket)?;
         let objects = txn.open_table(OBJECTS).map_err(storage)?;
         let delimiter = delimiter.filter(|d| !d.is_empty());
         let start = match after {
@@ -891,10 +907,7 @@ impl Store {
         let txn = self.db().begin_write().map_err(storage)?;
         let mut removed = Vec::new();
         {
-            let buckets = txn.open_table(BUCKETS).map_err(storage)?;
-            if buckets.get(bucket).map_err(storage)?.is_none() {
-                return Err(BucketError::NoSuchBucket);
-            }
+            require_bucket(&txn.open_table(BUCKETS).map_err(storage)?, bucket)?;
             let mut objects = txn.open_table(OBJECTS).map_err(storage)?;
             for key in keys {
                 if let Some(g) = objects.remove((bucket, key.as_str())).map_err(storage)? {
@@ -946,10 +959,7 @@ impl Store {
         };
         let txn = self.db().begin_write().map_err(storage)?;
         {
-            let buckets = txn.open_table(BUCKETS).map_err(storage)?;
-            if buckets.get(bucket).map_err(storage)?.is_none() {
-                return Err(BucketError::NoSuchBucket);
-            }
+            require_bucket(&txn.open_table(BUCKETS).map_err(storage)?, bucket)?;
             let mut uploads = txn.open_table(UPLOADS).map_err(storage)?;
             uploads
                 .insert(
@@ -978,10 +988,7 @@ impl Store {
         if let Some(g) = uploads.get((bucket, key, upload_id)).map_err(storage)? {
             return Ok(decode(UPLOADS_NAME, g.value())?);
         }
-        let buckets = txn.open_table(BUCKETS).map_err(storage)?;
-        if buckets.get(bucket).map_err(storage)?.is_none() {
-            return Err(BucketError::NoSuchBucket);
-        }
+        require_bucket(&txn.open_table(BUCKETS).map_err(storage)?, bucket)?;
         Err(BucketError::NoSuchUpload)
     }
 
@@ -1005,21 +1012,9 @@ impl Store {
     ) -> Result<PartMeta, BucketError> {
         let bodies = self.object_bodies();
         // The upload must exist before its id names a directory.
-        let upload = match self.get_upload(bucket, key, upload_id) {
-            Ok(upload) => upload,
-            Err(e) => {
-                let _ = std::fs::remove_file(temp);
-                return Err(e);
-            }
-        };
+        let upload = or_discard(self.get_upload(bucket, key, upload_id), temp)?;
         let dir = bodies.upload_dir(&upload.upload_id);
-        let body_id = match adopt_into(&dir, temp, "p-") {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = std::fs::remove_file(temp);
-                return Err(e.into());
-            }
-        };
+        let body_id = or_discard(adopt_into(&dir, temp, "p-"), temp)?;
         let part = PartMeta {
             part_number,
             size,
@@ -1049,18 +1044,8 @@ impl Store {
             txn.commit().map_err(storage)?;
             Ok(replaced)
         })();
-        match committed {
-            Ok(replaced) => {
-                if let Some(old) = replaced {
-                    let _ = std::fs::remove_file(dir.join(old.body_id));
-                }
-                Ok(part)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(dir.join(&body_id));
-                Err(e)
-            }
-        }
+        settle(committed, &dir.join(&body_id), |old| dir.join(old.body_id))?;
+        Ok(part)
     }
 
     /// `ListParts`: up to `max_parts` parts of an upload numbered above `after`.
@@ -1246,10 +1231,7 @@ impl Store {
         max_uploads: usize,
     ) -> Result<UploadListing, BucketError> {
         let txn = self.db().begin_read().map_err(storage)?;
-        let buckets = txn.open_table(BUCKETS).map_err(storage)?;
-        if buckets.get(bucket).map_err(storage)?.is_none() {
-            return Err(BucketError::NoSuchBucket);
-        }
+        require_bucket(&txn.open_table(BUCKETS).map_err(storage)?, bucket)?;
         let uploads = txn.open_table(UPLOADS).map_err(storage)?;
         let delimiter = delimiter.filter(|d| !d.is_empty());
         let key_marker = key_marker.filter(|m| !m.is_empty());

@@ -47,6 +47,41 @@ async fn aws(twin: &Twin, creds: &Creds, args: &[&str], stdin: Option<&[u8]>) ->
     Run::run(cmd, stdin.map(<[u8]>::to_vec)).await
 }
 
+/// [`aws`] without input, asserting success.
+async fn aws_ok(twin: &Twin, creds: &Creds, args: &[&str]) -> Run {
+    aws(twin, creds, args, None).await.expect_ok()
+}
+
+/// `aws` with the words of `line` as arguments (none of which has a space) and no input.
+async fn run(twin: &Twin, creds: &Creds, line: &str) -> Run {
+    aws(
+        twin,
+        creds,
+        &line.split_whitespace().collect::<Vec<_>>(),
+        None,
+    )
+    .await
+}
+
+/// [`run`], asserting success.
+async fn run_ok(twin: &Twin, creds: &Creds, line: &str) -> Run {
+    run(twin, creds, line).await.expect_ok()
+}
+
+/// `aws s3 cp - URL` with `body` as standard input, asserting success.
+async fn put_body(twin: &Twin, creds: &Creds, url: &str, body: &[u8]) {
+    aws(twin, creds, &["s3", "cp", "-", url], Some(body))
+        .await
+        .expect_ok();
+}
+
+/// Asserts that `run` failed with error `code` and a message containing `says`.
+#[track_caller]
+fn expect_error(run: &Run, code: &str, says: &str) {
+    assert_eq!(run.error(), code, "{}", run.stderr);
+    assert!(run.stderr.contains(says), "{}", run.stderr);
+}
+
 fn admin(c: &aws_credential_types::Credentials) -> Creds {
     Some((
         c.access_key_id().to_string(),
@@ -57,7 +92,7 @@ fn admin(c: &aws_credential_types::Credentials) -> Creds {
 
 /// Session credentials of `role_arn`, assumed with `creds` through the twin's STS.
 async fn assume(twin: &Twin, creds: &Creds, role_arn: &str) -> Creds {
-    let out = aws(
+    let out = aws_ok(
         twin,
         creds,
         &[
@@ -68,10 +103,8 @@ async fn assume(twin: &Twin, creds: &Creds, role_arn: &str) -> Creds {
             "--role-session-name",
             "s3-test",
         ],
-        None,
     )
     .await
-    .expect_ok()
     .json();
     let c = &out["Credentials"];
     Some((
@@ -89,6 +122,17 @@ async fn start_with_s3() -> Twin {
     .await
 }
 
+/// The twin with S3 for a test that drives the AWS CLI, and the developer and shared accounts'
+/// admin credentials; `None` when the CLI is missing (see the module documentation).
+async fn twin_for_cli() -> Option<(Twin, Creds, Creds)> {
+    if !peers_available("awscli") {
+        return None;
+    }
+    let twin = start_with_s3().await;
+    let (dev_admin, shared_admin) = (admin(&twin.dev_admin), admin(&twin.shared_admin));
+    Some((twin, dev_admin, shared_admin))
+}
+
 const GET_CAT: [&str; 6] = [
     "s3api",
     "get-object",
@@ -100,19 +144,15 @@ const GET_CAT: [&str; 6] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_cli_buckets_and_objects_round_trip() {
-    if !peers_available("awscli") {
+    let Some((twin, dev, shared)) = twin_for_cli().await else {
         return;
-    }
-    let twin = start_with_s3().await;
-    let dev = admin(&twin.dev_admin);
-    let shared = admin(&twin.shared_admin);
+    };
     let out_file = twin.dir.path().join("mypic.jpg");
     let out = out_file.to_str().unwrap();
 
     // Seed 000's object, as its walkthrough downloads it.
-    let head = aws(&twin, &shared, &[&GET_CAT[..], &[out]].concat(), None)
+    let head = aws_ok(&twin, &shared, &[&GET_CAT[..], &[out]].concat())
         .await
-        .expect_ok()
         .json();
     assert_eq!(head["ContentType"], "image/jpeg");
     let picture = std::fs::read(&out_file).unwrap();
@@ -120,87 +160,42 @@ async fn aws_cli_buckets_and_objects_round_trip() {
     assert_eq!(head["ContentLength"].as_u64(), Some(picture.len() as u64));
 
     // The developer account's own bucket.
-    aws(
+    run_ok(&twin, &dev, "s3api create-bucket --bucket dev-bucket").await;
+    let again = run(&twin, &dev, "s3api create-bucket --bucket pics").await;
+    assert_eq!(again.error(), "BucketAlreadyExists");
+    put_body(
         &twin,
         &dev,
-        &["s3api", "create-bucket", "--bucket", "dev-bucket"],
-        None,
-    )
-    .await
-    .expect_ok();
-    let again = aws(
-        &twin,
-        &dev,
-        &["s3api", "create-bucket", "--bucket", "pics"],
-        None,
+        "s3://dev-bucket/greetings/hello.txt",
+        b"Hello\n",
     )
     .await;
-    assert_eq!(again.error(), "BucketAlreadyExists");
-    aws(
-        &twin,
-        &dev,
-        &["s3", "cp", "-", "s3://dev-bucket/greetings/hello.txt"],
-        Some(b"Hello\n"),
-    )
-    .await
-    .expect_ok();
-    let listing = aws(&twin, &dev, &["s3", "ls"], None)
-        .await
-        .expect_ok()
-        .text();
+    let listing = run_ok(&twin, &dev, "s3 ls").await.text();
     assert!(listing.contains("dev-bucket"), "{listing}");
     assert!(
         !listing.contains("pics"),
         "another account's bucket: {listing}"
     );
-    let listing = aws(&twin, &dev, &["s3", "ls", "s3://dev-bucket/"], None)
-        .await
-        .expect_ok()
-        .text();
+    let listing = run_ok(&twin, &dev, "s3 ls s3://dev-bucket/").await.text();
     assert!(listing.contains("PRE greetings/"), "{listing}");
-    let listing = aws(
-        &twin,
-        &dev,
-        &["s3", "ls", "--recursive", "s3://dev-bucket/"],
-        None,
-    )
-    .await
-    .expect_ok()
-    .text();
+    let listing = run_ok(&twin, &dev, "s3 ls --recursive s3://dev-bucket/")
+        .await
+        .text();
     assert!(listing.contains("6 greetings/hello.txt"), "{listing}");
-    let got = aws(
+    let got = run_ok(
         &twin,
         &dev,
-        &[
-            "s3api",
-            "get-object",
-            "--bucket",
-            "dev-bucket",
-            "--key",
-            "greetings/hello.txt",
-            "/dev/stdout",
-        ],
-        None,
+        "s3api get-object --bucket dev-bucket --key greetings/hello.txt /dev/stdout",
     )
     .await
-    .expect_ok()
     .text();
     assert!(got.starts_with("Hello\n"), "{got}");
-    let head = aws(
+    let head = run_ok(
         &twin,
         &dev,
-        &[
-            "s3api",
-            "head-object",
-            "--bucket",
-            "dev-bucket",
-            "--key",
-            "greetings/hello.txt",
-        ],
-        None,
+        "s3api head-object --bucket dev-bucket --key greetings/hello.txt",
     )
     .await
-    .expect_ok()
     .json();
     // MD5 of "Hello\n".
     assert_eq!(head["ETag"], "\"09f7e02f1290be211da707a266f153b3\"");
@@ -220,31 +215,11 @@ async fn aws_cli_buckets_and_objects_round_trip() {
     )
     .await;
     assert_eq!(missing.error(), "NoSuchKey");
-    let not_empty = aws(
-        &twin,
-        &dev,
-        &["s3api", "delete-bucket", "--bucket", "dev-bucket"],
-        None,
-    )
-    .await;
+    let not_empty = run(&twin, &dev, "s3api delete-bucket --bucket dev-bucket").await;
     assert_eq!(not_empty.error(), "BucketNotEmpty");
-    aws(
-        &twin,
-        &dev,
-        &["s3", "rm", "s3://dev-bucket/greetings/hello.txt"],
-        None,
-    )
-    .await
-    .expect_ok();
-    aws(
-        &twin,
-        &dev,
-        &["s3api", "delete-bucket", "--bucket", "dev-bucket"],
-        None,
-    )
-    .await
-    .expect_ok();
-    let gone = aws(&twin, &dev, &["s3", "ls", "s3://dev-bucket/"], None).await;
+    run_ok(&twin, &dev, "s3 rm s3://dev-bucket/greetings/hello.txt").await;
+    run_ok(&twin, &dev, "s3api delete-bucket --bucket dev-bucket").await;
+    let gone = run(&twin, &dev, "s3 ls s3://dev-bucket/").await;
     assert!(gone.stderr.contains("NoSuchBucket"), "{}", gone.stderr);
 
     // Bucket policies: validated, and kept.
@@ -262,26 +237,16 @@ async fn aws_cli_buckets_and_objects_round_trip() {
         None,
     )
     .await;
-    assert_eq!(bad.error(), "MalformedPolicy");
-    assert!(bad.stderr.contains("Policy has invalid resource"));
-    let none = aws(
-        &twin,
-        &shared,
-        &["s3api", "get-bucket-policy", "--bucket", "pics"],
-        None,
-    )
-    .await;
+    expect_error(&bad, "MalformedPolicy", "Policy has invalid resource");
+    let none = run(&twin, &shared, "s3api get-bucket-policy --bucket pics").await;
     assert_eq!(none.error(), "NoSuchBucketPolicy");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iam_decides_s3_with_bucket_policies() {
-    if !peers_available("awscli") {
+    let Some((twin, dev_admin, shared_admin)) = twin_for_cli().await else {
         return;
-    }
-    let twin = start_with_s3().await;
-    let dev_admin = admin(&twin.dev_admin);
-    let shared_admin = admin(&twin.shared_admin);
+    };
     let out_file = twin.dir.path().join("out.jpg");
     let out = out_file.to_str().unwrap();
     let get_cat = [&GET_CAT[..], &[out]].concat();
@@ -303,21 +268,18 @@ async fn iam_decides_s3_with_bucket_policies() {
         &format!("arn:aws:iam::{SHARED}:role/S3_Pics"),
     )
     .await;
-    aws(&twin, &pics_session, &get_cat, None).await.expect_ok();
+    aws_ok(&twin, &pics_session, &get_cat).await;
     // ... and nothing its policy does not name.
-    let list = aws(&twin, &pics_session, &["s3", "ls", "s3://pics/"], None).await;
+    let list = run(&twin, &pics_session, "s3 ls s3://pics/").await;
     assert!(list.stderr.contains("AccessDenied"), "{}", list.stderr);
 
     // Cross account: the role's policy alone is not enough ...
     let dev_session = assume(&twin, &dev_admin, &format!("arn:aws:iam::{DEV}:role/dev")).await;
     let denied = aws(&twin, &dev_session, &get_cat, None).await;
-    assert_eq!(denied.error(), "AccessDenied");
-    assert!(
-        denied
-            .stderr
-            .contains("because no resource-based policy allows the s3:GetObject action"),
-        "{}",
-        denied.stderr
+    expect_error(
+        &denied,
+        "AccessDenied",
+        "because no resource-based policy allows the s3:GetObject action",
     );
     // ... the bucket policy must allow too; it names both developer roles, and the one
     // without an identity policy is still refused.
@@ -329,37 +291,18 @@ async fn iam_decides_s3_with_bucket_policies() {
     );
     // Another account cannot manage the bucket's policy (its admin has s3:* by identity policy,
     // but no bucket policy grants it): S3's AccessDenied.
-    let foreign = aws(
-        &twin,
-        &dev_admin,
-        &[
-            "s3api",
-            "put-bucket-policy",
-            "--bucket",
-            "pics",
-            "--policy",
-            &policy,
-        ],
-        None,
-    )
-    .await;
+    let put_policy = [
+        "s3api",
+        "put-bucket-policy",
+        "--bucket",
+        "pics",
+        "--policy",
+        &policy,
+    ];
+    let foreign = aws(&twin, &dev_admin, &put_policy, None).await;
     assert_eq!(foreign.error(), "AccessDenied");
-    aws(
-        &twin,
-        &shared_admin,
-        &[
-            "s3api",
-            "put-bucket-policy",
-            "--bucket",
-            "pics",
-            "--policy",
-            &policy,
-        ],
-        None,
-    )
-    .await
-    .expect_ok();
-    aws(&twin, &dev_session, &get_cat, None).await.expect_ok();
+    aws_ok(&twin, &shared_admin, &put_policy).await;
+    aws_ok(&twin, &dev_session, &get_cat).await;
     let no_policy_session = assume(
         &twin,
         &dev_admin,
@@ -367,38 +310,31 @@ async fn iam_decides_s3_with_bucket_policies() {
     )
     .await;
     let denied = aws(&twin, &no_policy_session, &get_cat, None).await;
-    assert_eq!(denied.error(), "AccessDenied");
-    assert!(
-        denied
-            .stderr
-            .contains("because no identity-based policy allows the s3:GetObject action"),
-        "{}",
-        denied.stderr
+    expect_error(
+        &denied,
+        "AccessDenied",
+        "because no identity-based policy allows the s3:GetObject action",
     );
 
     // An explicit deny in the bucket policy wins over the identity policy's allow.
     let denied = aws(&twin, &pics_session, &get_cat, None).await;
-    assert_eq!(denied.error(), "AccessDenied");
-    assert!(
-        denied
-            .stderr
-            .contains("with an explicit deny in a resource-based policy"),
-        "{}",
-        denied.stderr
+    expect_error(
+        &denied,
+        "AccessDenied",
+        "with an explicit deny in a resource-based policy",
     );
 
     // Anonymous: refused, except where the bucket policy allows everyone.
     let denied = aws(&twin, &None, &get_cat, None).await;
     assert_eq!(denied.error(), "AccessDenied");
-    aws(
+    put_body(
         &twin,
         &shared_admin,
-        &["s3", "cp", "-", "s3://pics/public/hello.txt"],
-        Some(b"Hello\n"),
+        "s3://pics/public/hello.txt",
+        b"Hello\n",
     )
-    .await
-    .expect_ok();
-    let public = aws(
+    .await;
+    aws_ok(
         &twin,
         &None,
         &[
@@ -410,10 +346,8 @@ async fn iam_decides_s3_with_bucket_policies() {
             "public/hello.txt",
             out,
         ],
-        None,
     )
     .await;
-    public.expect_ok();
     assert_eq!(std::fs::read(&out_file).unwrap(), b"Hello\n");
 
     // Session credentials that are not valid (anymore) are refused before any decision.
@@ -439,14 +373,11 @@ async fn iam_decides_s3_with_bucket_policies() {
     let (key, _, token) = dev_session.unwrap();
     let wrong_secret = Some((key, "x".repeat(40), token));
     let mismatch = aws(&twin, &wrong_secret, &get_cat, None).await;
-    assert_eq!(mismatch.error(), "SignatureDoesNotMatch");
     // s3s's own refusals get S3's message, not the CLI's "Unknown".
-    assert!(
-        mismatch.stderr.contains(
-            "The request signature we calculated does not match the signature you provided."
-        ),
-        "{}",
-        mismatch.stderr
+    expect_error(
+        &mismatch,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided.",
     );
 
     // Every decision, allowed or denied, is in the log with its trace.
@@ -462,17 +393,6 @@ async fn iam_decides_s3_with_bucket_policies() {
     assert!(allowed
         .iter()
         .any(|d| d.service == "s3" && d.resource == "arn:aws:s3:::pics/public/hello.txt"));
-}
-
-/// `aws` with the words of `line` as arguments (none of which has a space) and no input.
-async fn run(twin: &Twin, creds: &Creds, line: &str) -> Run {
-    aws(
-        twin,
-        creds,
-        &line.split_whitespace().collect::<Vec<_>>(),
-        None,
-    )
-    .await
 }
 
 /// `len` bytes that do not repeat in any short period (so a part put in the wrong place shows).
@@ -505,14 +425,12 @@ fn multipart_etag(body: &[u8], part_size: usize) -> String {
 
 /// The keys `aws s3api list-objects-v2` lists in `bucket`.
 async fn keys_in(twin: &Twin, creds: &Creds, bucket: &str) -> Vec<String> {
-    let out = aws(
+    let out = aws_ok(
         twin,
         creds,
         &["s3api", "list-objects-v2", "--bucket", bucket],
-        None,
     )
-    .await
-    .expect_ok();
+    .await;
     let listing = if out.stdout.is_empty() {
         Value::Null
     } else {
@@ -534,28 +452,19 @@ const CLI_PART_SIZE: usize = 8 * 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
-    if !peers_available("awscli") {
+    let Some((twin, dev, _)) = twin_for_cli().await else {
         return;
-    }
-    let twin = start_with_s3().await;
-    let dev = admin(&twin.dev_admin);
+    };
     let path = |name: &str| twin.dir.path().join(name);
     let arg = |p: &std::path::Path| p.to_str().unwrap().to_string();
     for bucket in ["dev-src", "dev-dst", "dev-mirror"] {
-        aws(
-            &twin,
-            &dev,
-            &["s3api", "create-bucket", "--bucket", bucket],
-            None,
-        )
-        .await
-        .expect_ok();
+        aws_ok(&twin, &dev, &["s3api", "create-bucket", "--bucket", bucket]).await;
     }
 
     // ~20 MB: over the CLI's 8 MB threshold, so three parts (8 + 8 + 4 MiB).
     let big = pseudo_random(20 * 1024 * 1024 + 12_345);
     std::fs::write(path("big.bin"), &big).unwrap();
-    aws(
+    aws_ok(
         &twin,
         &dev,
         &[
@@ -564,22 +473,19 @@ async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
             &arg(&path("big.bin")),
             "s3://dev-src/data/big.bin",
         ],
-        None,
     )
-    .await
-    .expect_ok();
-    let head = run(
+    .await;
+    let head = run_ok(
         &twin,
         &dev,
         "s3api head-object --bucket dev-src --key data/big.bin",
     )
     .await
-    .expect_ok()
     .json();
     assert_eq!(head["ETag"], multipart_etag(&big, CLI_PART_SIZE));
     assert!(head["ETag"].as_str().unwrap().ends_with("-3\""));
     assert_eq!(head["ContentLength"].as_u64(), Some(big.len() as u64));
-    aws(
+    aws_ok(
         &twin,
         &dev,
         &[
@@ -588,18 +494,14 @@ async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
             "s3://dev-src/data/big.bin",
             &arg(&path("back.bin")),
         ],
-        None,
     )
-    .await
-    .expect_ok();
+    .await;
     assert!(
         std::fs::read(path("back.bin")).unwrap() == big,
         "download differs"
     );
     // The completed upload is gone, parts and all.
-    let uploads = run(&twin, &dev, "s3api list-multipart-uploads --bucket dev-src")
-        .await
-        .expect_ok();
+    let uploads = run_ok(&twin, &dev, "s3api list-multipart-uploads --bucket dev-src").await;
     assert!(
         uploads.stdout.is_empty() || uploads.json().get("Uploads").is_none(),
         "{}",
@@ -613,7 +515,7 @@ async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
     // Between buckets: the big object by multipart copy (UploadPartCopy), a small one by
     // CopyObject, which keeps the source's metadata.
     std::fs::write(path("small.txt"), b"small object\n").unwrap();
-    aws(
+    aws_ok(
         &twin,
         &dev,
         &[
@@ -630,26 +532,16 @@ async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
             "--body",
             &arg(&path("small.txt")),
         ],
-        None,
     )
-    .await
-    .expect_ok();
-    aws(
-        &twin,
-        &dev,
-        &["s3", "cp", "-", "s3://dev-src/data/hello.txt"],
-        Some(b"Hello\n"),
-    )
-    .await
-    .expect_ok();
-    run(
+    .await;
+    put_body(&twin, &dev, "s3://dev-src/data/hello.txt", b"Hello\n").await;
+    run_ok(
         &twin,
         &dev,
         "s3 cp s3://dev-src/data/big.bin s3://dev-dst/copied/big.bin",
     )
-    .await
-    .expect_ok();
-    aws(
+    .await;
+    aws_ok(
         &twin,
         &dev,
         &[
@@ -658,33 +550,28 @@ async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
             "s3://dev-dst/copied/big.bin",
             &arg(&path("copied.bin")),
         ],
-        None,
     )
-    .await
-    .expect_ok();
+    .await;
     assert!(
         std::fs::read(path("copied.bin")).unwrap() == big,
         "copy differs"
     );
-    let copied_head = run(
+    let copied_head = run_ok(
         &twin,
         &dev,
         "s3api head-object --bucket dev-dst --key copied/big.bin",
     )
     .await
-    .expect_ok()
     .json();
     assert_eq!(
         copied_head["ETag"],
         multipart_etag(&big, CLI_PART_SIZE),
         "copied in parts"
     );
-    run(&twin, &dev, "s3api copy-object --bucket dev-dst --key copied/hello.txt --copy-source dev-src/data/hello.txt")
+    run_ok(&twin, &dev, "s3api copy-object --bucket dev-dst --key copied/hello.txt --copy-source dev-src/data/hello.txt")
+    .await;
+    let copied = run_ok(&twin, &dev, "s3api copy-object --bucket dev-dst --key copied/small.txt --copy-source dev-src/data/small.txt")
     .await
-    .expect_ok();
-    let copied = run(&twin, &dev, "s3api copy-object --bucket dev-dst --key copied/small.txt --copy-source dev-src/data/small.txt")
-    .await
-    .expect_ok()
     .json();
     // A single-request copy is one body: its ETag is its MD5.
     assert_eq!(
@@ -695,14 +582,12 @@ async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
         let twin = &twin;
         let dev = &dev;
         async move {
-            aws(
+            run_ok(
                 twin,
                 dev,
-                &["s3api", "head-object", "--bucket", "dev-dst", "--key", key],
-                None,
+                &format!("s3api head-object --bucket dev-dst --key {key}"),
             )
             .await
-            .expect_ok()
             .json()
         }
     };
@@ -710,43 +595,34 @@ async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
     assert_eq!(small["ContentType"], "text/x-small");
     assert_eq!(small["Metadata"]["colour"], "blue");
     // REPLACE takes the request's metadata instead.
-    run(&twin, &dev, "s3api copy-object --bucket dev-dst --key copied/small.txt --copy-source dev-dst/copied/small.txt --metadata-directive REPLACE --content-type text/plain --metadata colour=red")
-    .await
-    .expect_ok();
+    run_ok(&twin, &dev, "s3api copy-object --bucket dev-dst --key copied/small.txt --copy-source dev-dst/copied/small.txt --metadata-directive REPLACE --content-type text/plain --metadata colour=red")
+    .await;
     let small = head("copied/small.txt").await;
     assert_eq!(small["ContentType"], "text/plain");
     assert_eq!(small["Metadata"]["colour"], "red");
-    let got = run(&twin, &dev, "s3 cp s3://dev-dst/copied/hello.txt -")
-        .await
-        .expect_ok();
+    let got = run_ok(&twin, &dev, "s3 cp s3://dev-dst/copied/hello.txt -").await;
     assert_eq!(got.stdout, b"Hello\n");
 
     // sync between buckets, then again with nothing to do.
-    run(&twin, &dev, "s3 sync s3://dev-src/ s3://dev-mirror/")
-        .await
-        .expect_ok();
+    run_ok(&twin, &dev, "s3 sync s3://dev-src/ s3://dev-mirror/").await;
     let mut mirrored = keys_in(&twin, &dev, "dev-mirror").await;
     mirrored.sort();
     assert_eq!(
         mirrored,
         ["data/big.bin", "data/hello.txt", "data/small.txt"]
     );
-    let again = run(&twin, &dev, "s3 sync s3://dev-src/ s3://dev-mirror/")
-        .await
-        .expect_ok();
+    let again = run_ok(&twin, &dev, "s3 sync s3://dev-src/ s3://dev-mirror/").await;
     assert!(!again.text().contains("copy:"), "{}", again.text());
     // ... and from a local directory.
     std::fs::create_dir(path("local")).unwrap();
     std::fs::write(path("local").join("a.txt"), b"a").unwrap();
     std::fs::write(path("local").join("b.txt"), b"bb").unwrap();
-    aws(
+    aws_ok(
         &twin,
         &dev,
         &["s3", "sync", &arg(&path("local")), "s3://dev-mirror/local/"],
-        None,
     )
-    .await
-    .expect_ok();
+    .await;
     assert_eq!(keys_in(&twin, &dev, "dev-mirror").await.len(), 5);
 
     // DeleteObjects (what boto3's `bucket.objects.delete()` sends) lists what it deleted,
@@ -757,7 +633,7 @@ async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
         .iter()
         .map(|k| serde_json::json!({"Key": k}))
         .collect();
-    let deleted = aws(
+    let deleted = aws_ok(
         &twin,
         &dev,
         &[
@@ -768,10 +644,8 @@ async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
             "--delete",
             &serde_json::json!({ "Objects": objects }).to_string(),
         ],
-        None,
     )
     .await
-    .expect_ok()
     .json();
     let mut keys: Vec<&str> = deleted["Deleted"]
         .as_array()
@@ -786,33 +660,22 @@ async fn aws_cli_multipart_copy_sync_and_recursive_rm() {
     );
     assert!(deleted.get("Errors").is_none(), "{deleted}");
     assert!(keys_in(&twin, &dev, "dev-mirror").await.is_empty());
-    run(&twin, &dev, "s3api delete-bucket --bucket dev-mirror")
-        .await
-        .expect_ok();
+    run_ok(&twin, &dev, "s3api delete-bucket --bucket dev-mirror").await;
     // `aws s3 rm --recursive` (DeleteObject key by key in CLI v1), and the buckets can go.
     for bucket in ["dev-src", "dev-dst"] {
-        let removed = aws(
-            &twin,
-            &dev,
-            &["s3", "rm", "--recursive", &format!("s3://{bucket}/")],
-            None,
-        )
-        .await
-        .expect_ok();
+        let removed = run_ok(&twin, &dev, &format!("s3 rm --recursive s3://{bucket}/")).await;
         assert!(
             removed.text().contains("delete: s3://"),
             "{}",
             removed.text()
         );
         assert!(keys_in(&twin, &dev, bucket).await.is_empty());
-        aws(
+        run_ok(
             &twin,
             &dev,
-            &["s3api", "delete-bucket", "--bucket", bucket],
-            None,
+            &format!("s3api delete-bucket --bucket {bucket}"),
         )
-        .await
-        .expect_ok();
+        .await;
     }
     let bodies = std::fs::read_dir(&bodies_dir)
         .unwrap()
@@ -892,16 +755,39 @@ async fn create_upload(twin: &Twin, creds: &Creds, bucket: &str, key: &str) -> R
     .await
 }
 
+/// A new multipart upload of `key` into `bucket`; its upload id.
+async fn new_upload(twin: &Twin, creds: &Creds, bucket: &str, key: &str) -> String {
+    create_upload(twin, creds, bucket, key)
+        .await
+        .expect_ok()
+        .json()["UploadId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The ETag of part `number` of `body`, uploaded with [`upload_part`].
+async fn part_etag(
+    twin: &Twin,
+    creds: &Creds,
+    key: &str,
+    upload_id: &str,
+    number: u32,
+    body: &std::path::Path,
+) -> Value {
+    upload_part(twin, creds, key, upload_id, number, body)
+        .await
+        .expect_ok()
+        .json()["ETag"]
+        .clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_cli_multipart_errors_abort_and_malformed_input() {
-    if !peers_available("awscli") {
+    let Some((twin, dev, _)) = twin_for_cli().await else {
         return;
-    }
-    let twin = start_with_s3().await;
-    let dev = admin(&twin.dev_admin);
-    run(&twin, &dev, "s3api create-bucket --bucket parts")
-        .await
-        .expect_ok();
+    };
+    run_ok(&twin, &dev, "s3api create-bucket --bucket parts").await;
     let small = twin.dir.path().join("small.bin");
     std::fs::write(&small, b"a small part").unwrap();
     let five_mib = twin.dir.path().join("five.bin");
@@ -913,16 +799,8 @@ async fn aws_cli_multipart_errors_abort_and_malformed_input() {
         .json();
     let id = created["UploadId"].as_str().unwrap().to_string();
     assert_eq!(created["Key"], "k");
-    let etag1 = upload_part(&twin, &dev, "k", &id, 1, &small)
-        .await
-        .expect_ok()
-        .json()["ETag"]
-        .clone();
-    let etag2 = upload_part(&twin, &dev, "k", &id, 2, &small)
-        .await
-        .expect_ok()
-        .json()["ETag"]
-        .clone();
+    let etag1 = part_etag(&twin, &dev, "k", &id, 1, &small).await;
+    let etag2 = part_etag(&twin, &dev, "k", &id, 2, &small).await;
     assert_eq!(
         etag1,
         format!("\"{}\"", twin_state::buckets::md5_hex(b"a small part"))
@@ -930,13 +808,12 @@ async fn aws_cli_multipart_errors_abort_and_malformed_input() {
     let parts = |list: &[(u32, &Value)]| serde_json::json!({"Parts": list.iter().map(|(n, e)| serde_json::json!({"PartNumber": n, "ETag": e})).collect::<Vec<_>>()});
 
     // ListParts and ListMultipartUploads show the upload in progress.
-    let listed = run(
+    let listed = run_ok(
         &twin,
         &dev,
         &format!("s3api list-parts --bucket parts --key k --upload-id {id}"),
     )
     .await
-    .expect_ok()
     .json();
     let numbers: Vec<_> = listed["Parts"]
         .as_array()
@@ -950,9 +827,8 @@ async fn aws_cli_multipart_errors_abort_and_malformed_input() {
         .as_str()
         .unwrap()
         .ends_with(":user/admin"));
-    let uploads = run(&twin, &dev, "s3api list-multipart-uploads --bucket parts")
+    let uploads = run_ok(&twin, &dev, "s3api list-multipart-uploads --bucket parts")
         .await
-        .expect_ok()
         .json();
     assert_eq!(uploads["Uploads"][0]["UploadId"], id.as_str());
     assert_eq!(uploads["Uploads"][0]["Key"], "k");
@@ -987,12 +863,10 @@ async fn aws_cli_multipart_errors_abort_and_malformed_input() {
     assert_eq!(empty.error(), "MalformedXML");
     // A part number out of range, a listing limit below zero.
     let zero = upload_part(&twin, &dev, "k", &id, 0, &small).await;
-    assert_eq!(zero.error(), "InvalidArgument");
-    assert!(
-        zero.stderr
-            .contains("Part number must be an integer between 1 and 10000"),
-        "{}",
-        zero.stderr
+    expect_error(
+        &zero,
+        "InvalidArgument",
+        "Part number must be an integer between 1 and 10000",
     );
     let negative = run(
         &twin,
@@ -1000,8 +874,7 @@ async fn aws_cli_multipart_errors_abort_and_malformed_input() {
         &format!("s3api list-parts --bucket parts --key k --upload-id {id} --max-parts -1"),
     )
     .await;
-    assert_eq!(negative.error(), "InvalidArgument");
-    assert!(negative.stderr.contains("max-parts"), "{}", negative.stderr);
+    expect_error(&negative, "InvalidArgument", "max-parts");
 
     // An upload id that is not one (or belongs to another key).
     assert_eq!(
@@ -1026,19 +899,14 @@ async fn aws_cli_multipart_errors_abort_and_malformed_input() {
     assert_eq!(no_bucket.error(), "NoSuchBucket");
 
     // Part 1 re-uploaded at 5 MiB makes the pair acceptable.
-    let etag1 = upload_part(&twin, &dev, "k", &id, 1, &five_mib)
-        .await
-        .expect_ok()
-        .json()["ETag"]
-        .clone();
+    let etag1 = part_etag(&twin, &dev, "k", &id, 1, &five_mib).await;
     let done = complete(&twin, &dev, "k", &id, &parts(&[(1, &etag1), (2, &etag2)]))
         .await
         .expect_ok()
         .json();
     assert!(done["ETag"].as_str().unwrap().ends_with("-2\""), "{done}");
-    let head = run(&twin, &dev, "s3api head-object --bucket parts --key k")
+    let head = run_ok(&twin, &dev, "s3api head-object --bucket parts --key k")
         .await
-        .expect_ok()
         .json();
     assert_eq!(head["ContentLength"].as_u64(), Some(5 * 1024 * 1024 + 12));
     assert_eq!(
@@ -1049,13 +917,7 @@ async fn aws_cli_multipart_errors_abort_and_malformed_input() {
     );
 
     // Abort: the upload and its parts are gone.
-    let id = create_upload(&twin, &dev, "parts", "aborted")
-        .await
-        .expect_ok()
-        .json()["UploadId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = new_upload(&twin, &dev, "parts", "aborted").await;
     upload_part(&twin, &dev, "aborted", &id, 1, &small)
         .await
         .expect_ok();
@@ -1069,7 +931,7 @@ async fn aws_cli_multipart_errors_abort_and_malformed_input() {
         "--upload-id",
         &id,
     ];
-    aws(&twin, &dev, &abort, None).await.expect_ok();
+    aws_ok(&twin, &dev, &abort).await;
     assert_eq!(aws(&twin, &dev, &abort, None).await.error(), "NoSuchUpload");
     let gone = run(
         &twin,
@@ -1106,13 +968,7 @@ async fn aws_cli_multipart_errors_abort_and_malformed_input() {
     )
     .await;
     assert_eq!(missing.error(), "NoSuchKey");
-    let id = create_upload(&twin, &dev, "parts", "ranged")
-        .await
-        .expect_ok()
-        .json()["UploadId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = new_upload(&twin, &dev, "parts", "ranged").await;
     let ranged = |range: &'static str| {
         let (twin, dev, id) = (&twin, &dev, id.clone());
         async move {
@@ -1167,12 +1023,9 @@ async fn aws_cli_multipart_errors_abort_and_malformed_input() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iam_decides_multipart_batch_delete_and_copy() {
-    if !peers_available("awscli") {
+    let Some((twin, dev_admin, shared_admin)) = twin_for_cli().await else {
         return;
-    }
-    let twin = start_with_s3().await;
-    let dev_admin = admin(&twin.dev_admin);
-    let shared_admin = admin(&twin.shared_admin);
+    };
     // The `dev` role may write, read and list its account's `dev-work`, delete only under
     // `public/`, and read pics and write shared-drop (the shared account's buckets, whose
     // policies must allow too). No multipart listing or abort permission.
@@ -1188,28 +1041,19 @@ async fn iam_decides_multipart_batch_delete_and_copy() {
         )
         .unwrap();
     for bucket in ["dev-work", "dev-other"] {
-        aws(
+        aws_ok(
             &twin,
             &dev_admin,
             &["s3api", "create-bucket", "--bucket", bucket],
-            None,
         )
-        .await
-        .expect_ok();
+        .await;
     }
     let dev = assume(&twin, &dev_admin, &format!("arn:aws:iam::{DEV}:role/dev")).await;
 
     // Multipart: s3:PutObject creates; listing and aborting need their own actions.
-    let id = create_upload(&twin, &dev, "dev-work", "up/k")
-        .await
-        .expect_ok()
-        .json()["UploadId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = new_upload(&twin, &dev, "dev-work", "up/k").await;
     let denied = create_upload(&twin, &dev, "dev-other", "k").await;
-    assert_eq!(denied.error(), "AccessDenied");
-    assert!(denied.stderr.contains("s3:PutObject"), "{}", denied.stderr);
+    expect_error(&denied, "AccessDenied", "s3:PutObject");
     let list_parts = [
         "s3api",
         "list-parts",
@@ -1240,11 +1084,8 @@ async fn iam_decides_multipart_batch_delete_and_copy() {
         assert_eq!(denied.error(), "AccessDenied", "{action}");
         assert!(denied.stderr.contains(action), "{}", denied.stderr);
     }
-    aws(&twin, &dev_admin, &list_parts, None).await.expect_ok();
-    let uploads = aws(&twin, &dev_admin, &list_uploads, None)
-        .await
-        .expect_ok()
-        .json();
+    aws_ok(&twin, &dev_admin, &list_parts).await;
+    let uploads = aws_ok(&twin, &dev_admin, &list_uploads).await.json();
     assert_eq!(uploads["Uploads"][0]["UploadId"], id.as_str());
     assert!(
         uploads["Uploads"][0]["Initiator"]["ID"]
@@ -1253,19 +1094,12 @@ async fn iam_decides_multipart_batch_delete_and_copy() {
             .contains(":assumed-role/dev/"),
         "{uploads}"
     );
-    aws(&twin, &dev_admin, &abort, None).await.expect_ok();
+    aws_ok(&twin, &dev_admin, &abort).await;
 
     // Each key is its own s3:DeleteObject decision: `aws s3 rm --recursive` (DeleteObject per
     // key) fails for the denied key only ...
     for key in ["public/a.txt", "public/b.txt", "private/c.txt"] {
-        aws(
-            &twin,
-            &dev_admin,
-            &["s3", "cp", "-", &format!("s3://dev-work/{key}")],
-            Some(b"x"),
-        )
-        .await
-        .expect_ok();
+        put_body(&twin, &dev_admin, &format!("s3://dev-work/{key}"), b"x").await;
     }
     let rm = run(&twin, &dev, "s3 rm --recursive s3://dev-work/").await;
     assert!(!rm.ok, "a partly denied rm succeeded: {}", rm.text());
@@ -1285,16 +1119,9 @@ async fn iam_decides_multipart_batch_delete_and_copy() {
         keys_in(&twin, &dev_admin, "dev-work").await,
         ["private/c.txt"]
     );
-    aws(
-        &twin,
-        &dev_admin,
-        &["s3", "cp", "-", "s3://dev-work/public/d.txt"],
-        Some(b"x"),
-    )
-    .await
-    .expect_ok();
+    put_body(&twin, &dev_admin, "s3://dev-work/public/d.txt", b"x").await;
     // ... and so does DeleteObjects, which reports the denied key and deletes the others.
-    let quiet = aws(
+    let quiet = aws_ok(
         &twin,
         &dev,
         &[
@@ -1305,10 +1132,8 @@ async fn iam_decides_multipart_batch_delete_and_copy() {
             "--delete",
             r#"{"Objects":[{"Key":"private/c.txt"},{"Key":"public/d.txt"}],"Quiet":true}"#,
         ],
-        None,
     )
     .await
-    .expect_ok()
     .json();
     assert!(
         quiet.get("Deleted").is_none(),
@@ -1324,13 +1149,12 @@ async fn iam_decides_multipart_batch_delete_and_copy() {
 
     // A copy across accounts: reading pics needs pics' policy, writing shared-drop needs
     // shared-drop's, on top of the role's own policy.
-    run(
+    run_ok(
         &twin,
         &shared_admin,
         "s3api create-bucket --bucket shared-drop",
     )
-    .await
-    .expect_ok();
+    .await;
     let copy = [
         "s3api",
         "copy-object",
@@ -1365,7 +1189,7 @@ async fn iam_decides_multipart_batch_delete_and_copy() {
                     .to_vec(),
             };
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            aws(twin, shared_admin, &args, None).await.expect_ok();
+            aws_ok(twin, shared_admin, &args).await;
         }
     };
     let denied = aws(&twin, &dev, &copy, None).await;
@@ -1373,8 +1197,7 @@ async fn iam_decides_multipart_batch_delete_and_copy() {
     // The source's policy alone: the destination refuses the write.
     set_policy("pics", Some(grant("pics", "s3:GetObject"))).await;
     let denied = aws(&twin, &dev, &copy, None).await;
-    assert_eq!(denied.error(), "AccessDenied");
-    assert!(denied.stderr.contains("s3:PutObject"), "{}", denied.stderr);
+    expect_error(&denied, "AccessDenied", "s3:PutObject");
     // The destination's policy alone: the source refuses the read.
     set_policy("pics", None).await;
     set_policy("shared-drop", Some(grant("shared-drop", "s3:PutObject"))).await;
@@ -1386,26 +1209,19 @@ async fn iam_decides_multipart_batch_delete_and_copy() {
         denied.stderr
     );
     // So is a part copied from it.
-    let id = create_upload(&twin, &dev, "dev-work", "from-pics")
-        .await
-        .expect_ok()
-        .json()["UploadId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = new_upload(&twin, &dev, "dev-work", "from-pics").await;
     let part_copy = run(&twin, &dev, &format!("s3api upload-part-copy --bucket dev-work --key from-pics --upload-id {id} --part-number 1 --copy-source pics/indoor-cat.jpg"))
     .await;
     assert_eq!(part_copy.error(), "AccessDenied");
     // Both: the copy goes through, with the CLI too.
     set_policy("pics", Some(grant("pics", "s3:GetObject"))).await;
-    aws(&twin, &dev, &copy, None).await.expect_ok();
-    run(
+    aws_ok(&twin, &dev, &copy).await;
+    run_ok(
         &twin,
         &dev,
         "s3 cp s3://pics/indoor-cat.jpg s3://shared-drop/cat2.jpg",
     )
-    .await
-    .expect_ok();
+    .await;
     let cat = twin.store.get_object("pics", "indoor-cat.jpg").unwrap();
     let copied = twin.store.get_object("shared-drop", "cat2.jpg").unwrap();
     assert_eq!(

@@ -60,6 +60,51 @@ fn etag(meta: &ObjectMeta) -> dto::ETag {
     dto::ETag::Strong(meta.etag.clone())
 }
 
+/// A request's `x-amz-meta-*` user metadata as the store keeps it.
+fn user_metadata(metadata: Option<dto::Metadata>) -> std::collections::BTreeMap<String, String> {
+    metadata
+        .map(|m| m.into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// An object's user metadata as S3 answers it (absent when there is none).
+fn shown_metadata(meta: &ObjectMeta) -> Option<dto::Metadata> {
+    (!meta.user_metadata.is_empty()).then(|| meta.user_metadata.clone().into_iter().collect())
+}
+
+/// The object to store from a body received (or copied) into a temporary file.
+fn new_object(
+    key: String,
+    received: &body::Received,
+    content_type: Option<String>,
+    user_metadata: std::collections::BTreeMap<String, String>,
+) -> NewObject {
+    NewObject {
+        key,
+        size: received.size,
+        etag: twin_state::buckets::hex_lower(&received.md5),
+        content_type,
+        user_metadata,
+    }
+}
+
+/// `GetObject`'s and `HeadObject`'s outputs (two types with the same header fields): the
+/// headers answered from the object's metadata `$meta`, then the operation's own fields.
+macro_rules! object_output {
+    ($output:path, $meta:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let meta: &ObjectMeta = $meta;
+        $output {
+            content_type: meta.content_type.clone(),
+            e_tag: Some(etag(meta)),
+            last_modified: Some(meta.last_modified.into()),
+            metadata: shown_metadata(meta),
+            accept_ranges: Some("bytes".to_string()),
+            $($field: $value,)*
+            ..Default::default()
+        }
+    }};
+}
+
 /// S3's checks of a bucket policy document (`MalformedPolicy`): JSON, IAM's policy grammar
 /// for resource policies (a `Principal` in every statement), and resources of this bucket.
 fn check_bucket_policy(bucket: &str, doc: &str) -> S3Result<()> {
@@ -252,10 +297,29 @@ fn common_prefixes(prefixes: Vec<String>) -> Option<Vec<dto::CommonPrefix>> {
     })
 }
 
-/// The bucket called `name`, or `NoSuchBucket`.
-async fn existing_bucket(store: &Arc<Store>, name: String) -> S3Result<twin_state::Bucket> {
-    let store = Arc::clone(store);
-    blocking(move || bucket_named(&store, &name)).await
+impl TwinS3 {
+    /// Runs `op` with the store on the blocking pool (the database and the file system block).
+    async fn on_store<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Store) -> S3Result<T> + Send + 'static,
+    ) -> S3Result<T> {
+        let store = Arc::clone(&self.store);
+        blocking(move || op(&store)).await
+    }
+
+    /// [`on_store`](Self::on_store) for one store operation, whose refusal is S3's answer.
+    async fn store_op<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Store) -> Result<T, BucketError> + Send + 'static,
+    ) -> S3Result<T> {
+        self.on_store(move |store| op(store).map_err(bucket_error))
+            .await
+    }
+
+    /// The bucket called `name`, or `NoSuchBucket`.
+    async fn existing_bucket(&self, name: String) -> S3Result<twin_state::Bucket> {
+        self.on_store(move |store| bucket_named(store, &name)).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -265,10 +329,10 @@ impl S3 for TwinS3 {
         _req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
         let account = caller_account();
-        let store = Arc::clone(&self.store);
         let owned = {
             let account = account.clone();
-            blocking(move || store.list_buckets(&account).map_err(bucket_error)).await?
+            self.store_op(move |store| store.list_buckets(&account))
+                .await?
         };
         let buckets = owned
             .into_iter()
@@ -311,13 +375,8 @@ impl S3 for TwinS3 {
             (None, None) => "us-east-1".to_string(),
         };
         let name = req.input.bucket.clone();
-        let store = Arc::clone(&self.store);
-        blocking(move || {
-            store
-                .create_bucket(&name, &account, &region)
-                .map_err(bucket_error)
-        })
-        .await?;
+        self.store_op(move |store| store.create_bucket(&name, &account, &region))
+            .await?;
         Ok(S3Response::new(dto::CreateBucketOutput {
             location: Some(format!("/{}", req.input.bucket)),
         }))
@@ -327,9 +386,9 @@ impl S3 for TwinS3 {
         &self,
         req: S3Request<dto::DeleteBucketInput>,
     ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
-        let store = Arc::clone(&self.store);
         let name = req.input.bucket;
-        blocking(move || store.delete_bucket(&name).map_err(bucket_error)).await?;
+        self.store_op(move |store| store.delete_bucket(&name))
+            .await?;
         Ok(S3Response::new(dto::DeleteBucketOutput {}))
     }
 
@@ -337,7 +396,7 @@ impl S3 for TwinS3 {
         &self,
         req: S3Request<dto::HeadBucketInput>,
     ) -> S3Result<S3Response<dto::HeadBucketOutput>> {
-        let bucket = existing_bucket(&self.store, req.input.bucket).await?;
+        let bucket = self.existing_bucket(req.input.bucket).await?;
         Ok(S3Response::new(dto::HeadBucketOutput {
             bucket_region: Some(bucket.region),
             ..Default::default()
@@ -351,13 +410,8 @@ impl S3 for TwinS3 {
         let name = req.input.bucket;
         let doc = req.input.policy;
         check_bucket_policy(&name, &doc)?;
-        let store = Arc::clone(&self.store);
-        blocking(move || {
-            store
-                .set_bucket_policy(&name, Some(&doc))
-                .map_err(bucket_error)
-        })
-        .await?;
+        self.store_op(move |store| store.set_bucket_policy(&name, Some(&doc)))
+            .await?;
         Ok(S3Response::new(dto::PutBucketPolicyOutput {}))
     }
 
@@ -365,7 +419,7 @@ impl S3 for TwinS3 {
         &self,
         req: S3Request<dto::GetBucketPolicyInput>,
     ) -> S3Result<S3Response<dto::GetBucketPolicyOutput>> {
-        let bucket = existing_bucket(&self.store, req.input.bucket).await?;
+        let bucket = self.existing_bucket(req.input.bucket).await?;
         let policy = bucket
             .policy
             .ok_or_else(|| bucket_error(BucketError::NoSuchBucketPolicy))?;
@@ -378,9 +432,9 @@ impl S3 for TwinS3 {
         &self,
         req: S3Request<dto::DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<dto::DeleteBucketPolicyOutput>> {
-        let store = Arc::clone(&self.store);
         let name = req.input.bucket;
-        blocking(move || store.set_bucket_policy(&name, None).map_err(bucket_error)).await?;
+        self.store_op(move |store| store.set_bucket_policy(&name, None))
+            .await?;
         Ok(S3Response::new(dto::DeleteBucketPolicyOutput {}))
     }
 
@@ -390,7 +444,7 @@ impl S3 for TwinS3 {
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
         let input = req.input;
         // Refuse before reading a body no bucket will take.
-        existing_bucket(&self.store, input.bucket.clone()).await?;
+        self.existing_bucket(input.bucket.clone()).await?;
         let received = receive_checked(
             &self.store,
             input.body,
@@ -398,24 +452,16 @@ impl S3 for TwinS3 {
             input.content_length,
         )
         .await?;
-        let object = NewObject {
-            key: input.key,
-            size: received.size,
-            etag: twin_state::buckets::hex_lower(&received.md5),
-            content_type: input.content_type,
-            user_metadata: input
-                .metadata
-                .map(|m| m.into_iter().collect())
-                .unwrap_or_default(),
-        };
-        let store = Arc::clone(&self.store);
+        let object = new_object(
+            input.key,
+            &received,
+            input.content_type,
+            user_metadata(input.metadata),
+        );
         let bucket = input.bucket;
-        let meta = blocking(move || {
-            store
-                .put_object(&bucket, &object, &received.path)
-                .map_err(bucket_error)
-        })
-        .await?;
+        let meta = self
+            .store_op(move |store| store.put_object(&bucket, &object, &received.path))
+            .await?;
         Ok(S3Response::new(dto::PutObjectOutput {
             e_tag: Some(etag(&meta)),
             ..Default::default()
@@ -427,14 +473,14 @@ impl S3 for TwinS3 {
         req: S3Request<dto::GetObjectInput>,
     ) -> S3Result<S3Response<dto::GetObjectOutput>> {
         let input = req.input;
-        let store = Arc::clone(&self.store);
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let (meta, path) = blocking(move || {
-            let meta = store.get_object(&bucket, &key).map_err(bucket_error)?;
-            let path = store.object_bodies().body_path(&bucket, &meta.body_id);
-            Ok((meta, path))
-        })
-        .await?;
+        let (meta, path) = self
+            .store_op(move |store| {
+                let meta = store.get_object(&bucket, &key)?;
+                let path = store.object_bodies().body_path(&bucket, &meta.body_id);
+                Ok((meta, path))
+            })
+            .await?;
         let (range, content_range) = match &input.range {
             None => (0..meta.size, None),
             Some(r) => {
@@ -455,46 +501,37 @@ impl S3 for TwinS3 {
         };
         let length = range.end - range.start;
         let stream = body::send(&path, range).await.map_err(|e| internal(&e))?;
-        Ok(S3Response::new(dto::GetObjectOutput {
-            body: Some(dto::StreamingBlob::wrap(stream)),
-            content_length: i64::try_from(length).ok(),
-            content_range,
-            content_type: meta.content_type.clone(),
-            e_tag: Some(etag(&meta)),
-            last_modified: Some(meta.last_modified.into()),
-            metadata: (!meta.user_metadata.is_empty())
-                .then(|| meta.user_metadata.clone().into_iter().collect()),
-            accept_ranges: Some("bytes".to_string()),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(
+            object_output!(dto::GetObjectOutput, &meta, {
+                body: Some(dto::StreamingBlob::wrap(stream)),
+                content_length: i64::try_from(length).ok(),
+                content_range: content_range,
+            }),
+        ))
     }
 
     async fn head_object(
         &self,
         req: S3Request<dto::HeadObjectInput>,
     ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
-        let store = Arc::clone(&self.store);
         let (bucket, key) = (req.input.bucket, req.input.key);
-        let meta = blocking(move || store.get_object(&bucket, &key).map_err(bucket_error)).await?;
-        Ok(S3Response::new(dto::HeadObjectOutput {
-            content_length: i64::try_from(meta.size).ok(),
-            content_type: meta.content_type.clone(),
-            e_tag: Some(etag(&meta)),
-            last_modified: Some(meta.last_modified.into()),
-            metadata: (!meta.user_metadata.is_empty())
-                .then(|| meta.user_metadata.clone().into_iter().collect()),
-            accept_ranges: Some("bytes".to_string()),
-            ..Default::default()
-        }))
+        let meta = self
+            .store_op(move |store| store.get_object(&bucket, &key))
+            .await?;
+        Ok(S3Response::new(
+            object_output!(dto::HeadObjectOutput, &meta, {
+                content_length: i64::try_from(meta.size).ok(),
+            }),
+        ))
     }
 
     async fn delete_object(
         &self,
         req: S3Request<dto::DeleteObjectInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
-        let store = Arc::clone(&self.store);
         let (bucket, key) = (req.input.bucket, req.input.key);
-        blocking(move || store.delete_object(&bucket, &key).map_err(bucket_error)).await?;
+        self.store_op(move |store| store.delete_object(&bucket, &key))
+            .await?;
         Ok(S3Response::new(dto::DeleteObjectOutput::default()))
     }
 
@@ -519,22 +556,20 @@ impl S3 for TwinS3 {
             ),
             None => input.start_after.clone(),
         };
-        let store = Arc::clone(&self.store);
         let bucket = input.bucket.clone();
         let prefix = input.prefix.clone().unwrap_or_default();
         let delimiter = input.delimiter.clone();
-        let listing = blocking(move || {
-            store
-                .list_objects(
+        let listing = self
+            .store_op(move |store| {
+                store.list_objects(
                     &bucket,
                     &prefix,
                     delimiter.as_deref(),
                     after.as_deref(),
                     usize::try_from(max_keys).unwrap_or(0),
                 )
-                .map_err(bucket_error)
-        })
-        .await?;
+            })
+            .await?;
         let key_count = listing.objects.len() + listing.common_prefixes.len();
         let next = listing
             .truncated
@@ -582,15 +617,12 @@ impl S3 for TwinS3 {
             owner: caller.principal.account().unwrap_or("").to_string(),
             initiator: caller.arn(),
             content_type: input.content_type,
-            user_metadata: input
-                .metadata
-                .map(|m| m.into_iter().collect())
-                .unwrap_or_default(),
+            user_metadata: user_metadata(input.metadata),
         };
-        let store = Arc::clone(&self.store);
         let bucket = input.bucket.clone();
-        let created =
-            blocking(move || store.create_upload(&bucket, &upload).map_err(bucket_error)).await?;
+        let created = self
+            .store_op(move |store| store.create_upload(&bucket, &upload))
+            .await?;
         Ok(S3Response::new(dto::CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -606,18 +638,13 @@ impl S3 for TwinS3 {
         let input = req.input;
         let number = part_number(input.part_number)?;
         // Refuse before reading a body no upload will take.
-        let store = Arc::clone(&self.store);
         let (bucket, key, upload_id) = (
             input.bucket.clone(),
             input.key.clone(),
             input.upload_id.clone(),
         );
-        blocking(move || {
-            store
-                .get_upload(&bucket, &key, &upload_id)
-                .map_err(bucket_error)
-        })
-        .await?;
+        self.store_op(move |store| store.get_upload(&bucket, &key, &upload_id))
+            .await?;
         let received = receive_checked(
             &self.store,
             input.body,
@@ -625,16 +652,16 @@ impl S3 for TwinS3 {
             input.content_length,
         )
         .await?;
-        let store = Arc::clone(&self.store);
-        let part = blocking(move || {
-            record_part(
-                &store,
-                (&input.bucket, &input.key, &input.upload_id),
-                number,
-                &received,
-            )
-        })
-        .await?;
+        let part = self
+            .on_store(move |store| {
+                record_part(
+                    store,
+                    (&input.bucket, &input.key, &input.upload_id),
+                    number,
+                    &received,
+                )
+            })
+            .await?;
         Ok(S3Response::new(dto::UploadPartOutput {
             e_tag: Some(dto::ETag::Strong(part.etag)),
             ..Default::default()
@@ -648,25 +675,25 @@ impl S3 for TwinS3 {
         let input = req.input;
         let number = part_number(input.part_number)?;
         let (source_bucket, source_key) = copy_source(&input.copy_source)?;
-        let store = Arc::clone(&self.store);
-        let part = blocking(move || {
-            store
-                .get_upload(&input.bucket, &input.key, &input.upload_id)
-                .map_err(bucket_error)?;
-            let (_, received) = copy_body(
-                &store,
-                &source_bucket,
-                &source_key,
-                input.copy_source_range.as_deref(),
-            )?;
-            record_part(
-                &store,
-                (&input.bucket, &input.key, &input.upload_id),
-                number,
-                &received,
-            )
-        })
-        .await?;
+        let part = self
+            .on_store(move |store| {
+                store
+                    .get_upload(&input.bucket, &input.key, &input.upload_id)
+                    .map_err(bucket_error)?;
+                let (_, received) = copy_body(
+                    store,
+                    &source_bucket,
+                    &source_key,
+                    input.copy_source_range.as_deref(),
+                )?;
+                record_part(
+                    store,
+                    (&input.bucket, &input.key, &input.upload_id),
+                    number,
+                    &received,
+                )
+            })
+            .await?;
         Ok(S3Response::new(dto::UploadPartCopyOutput {
             copy_part_result: Some(dto::CopyPartResult {
                 e_tag: Some(dto::ETag::Strong(part.etag)),
@@ -699,14 +726,10 @@ impl S3 for TwinS3 {
                 u32::try_from(number).map_err(|_| bucket_error(BucketError::InvalidPart))?;
             parts.push((number, etag.into_value()));
         }
-        let store = Arc::clone(&self.store);
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let meta = blocking(move || {
-            store
-                .complete_upload(&bucket, &key, &input.upload_id, &parts)
-                .map_err(bucket_error)
-        })
-        .await?;
+        let meta = self
+            .store_op(move |store| store.complete_upload(&bucket, &key, &input.upload_id, &parts))
+            .await?;
         Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             bucket: Some(input.bucket),
@@ -721,13 +744,8 @@ impl S3 for TwinS3 {
         req: S3Request<dto::AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::AbortMultipartUploadOutput>> {
         let input = req.input;
-        let store = Arc::clone(&self.store);
-        blocking(move || {
-            store
-                .abort_upload(&input.bucket, &input.key, &input.upload_id)
-                .map_err(bucket_error)
-        })
-        .await?;
+        self.store_op(move |store| store.abort_upload(&input.bucket, &input.key, &input.upload_id))
+            .await?;
         Ok(S3Response::new(dto::AbortMultipartUploadOutput::default()))
     }
 
@@ -744,24 +762,22 @@ impl S3 for TwinS3 {
                 "Argument part-number-marker must be an integer between 0 and 2147483647",
             )
         })?;
-        let store = Arc::clone(&self.store);
         let (bucket, key, upload_id) = (
             input.bucket.clone(),
             input.key.clone(),
             input.upload_id.clone(),
         );
-        let listing = blocking(move || {
-            store
-                .list_parts(
+        let listing = self
+            .store_op(move |store| {
+                store.list_parts(
                     &bucket,
                     &key,
                     &upload_id,
                     after,
                     usize::try_from(max_parts).unwrap_or(0),
                 )
-                .map_err(bucket_error)
-        })
-        .await?;
+            })
+            .await?;
         let next = listing
             .parts
             .last()
@@ -799,15 +815,14 @@ impl S3 for TwinS3 {
     ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
         let input = req.input;
         let max_uploads = page_size(input.max_uploads, "max-uploads")?;
-        let store = Arc::clone(&self.store);
         let bucket = input.bucket.clone();
         let prefix = input.prefix.clone().unwrap_or_default();
         let delimiter = input.delimiter.clone();
         let key_marker = input.key_marker.clone();
         let upload_id_marker = input.upload_id_marker.clone();
-        let listing = blocking(move || {
-            store
-                .list_uploads(
+        let listing = self
+            .store_op(move |store| {
+                store.list_uploads(
                     &bucket,
                     &prefix,
                     delimiter.as_deref(),
@@ -815,9 +830,8 @@ impl S3 for TwinS3 {
                     upload_id_marker.as_deref(),
                     usize::try_from(max_uploads).unwrap_or(0),
                 )
-                .map_err(bucket_error)
-        })
-        .await?;
+            })
+            .await?;
         let uploads = listing
             .uploads
             .iter()
@@ -859,51 +873,51 @@ impl S3 for TwinS3 {
         if objects.is_empty() || objects.len() > MAX_KEYS as usize {
             return Err(malformed_xml());
         }
-        let store = Arc::clone(&self.store);
         let authorizer = self.authorizer.clone();
         let bucket_name = input.bucket;
-        let (deleted, errors) = blocking(move || {
-            let bucket = bucket_named(&store, &bucket_name)?;
-            let mut allowed = Vec::new();
-            let mut errors = Vec::new();
-            for object in objects {
-                if object.version_id.as_deref().is_some_and(|v| v != "null") {
-                    errors.push(dto::Error {
-                        code: Some("NoSuchVersion".to_string()),
-                        key: Some(object.key),
-                        message: Some("The specified version does not exist.".to_string()),
-                        version_id: object.version_id,
-                    });
-                    continue;
-                }
-                // Each key is its own s3:DeleteObject decision, as S3 makes them.
-                let resource = format!("arn:aws:s3:::{bucket_name}/{}", object.key);
-                let asked = Asked {
-                    action: "s3:DeleteObject",
-                    resource: &resource,
-                    bucket: Some(&bucket),
-                    policy_management: false,
-                    keys: &[],
-                };
-                match decide(&authorizer, &call, &caller, &asked) {
-                    Ok(()) => allowed.push(object.key),
-                    Err(e) if *e.code() == S3ErrorCode::AccessDenied => {
+        let (deleted, errors) = self
+            .on_store(move |store| {
+                let bucket = bucket_named(store, &bucket_name)?;
+                let mut allowed = Vec::new();
+                let mut errors = Vec::new();
+                for object in objects {
+                    if object.version_id.as_deref().is_some_and(|v| v != "null") {
                         errors.push(dto::Error {
-                            code: Some("AccessDenied".to_string()),
+                            code: Some("NoSuchVersion".to_string()),
                             key: Some(object.key),
-                            message: Some("Access Denied".to_string()),
-                            version_id: None,
+                            message: Some("The specified version does not exist.".to_string()),
+                            version_id: object.version_id,
                         });
+                        continue;
                     }
-                    Err(e) => return Err(e),
+                    // Each key is its own s3:DeleteObject decision, as S3 makes them.
+                    let resource = format!("arn:aws:s3:::{bucket_name}/{}", object.key);
+                    let asked = Asked {
+                        action: "s3:DeleteObject",
+                        resource: &resource,
+                        bucket: Some(&bucket),
+                        policy_management: false,
+                        keys: &[],
+                    };
+                    match decide(&authorizer, &call, &caller, &asked) {
+                        Ok(()) => allowed.push(object.key),
+                        Err(e) if *e.code() == S3ErrorCode::AccessDenied => {
+                            errors.push(dto::Error {
+                                code: Some("AccessDenied".to_string()),
+                                key: Some(object.key),
+                                message: Some("Access Denied".to_string()),
+                                version_id: None,
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-            }
-            store
-                .delete_objects(&bucket_name, &allowed)
-                .map_err(bucket_error)?;
-            Ok((allowed, errors))
-        })
-        .await?;
+                store
+                    .delete_objects(&bucket_name, &allowed)
+                    .map_err(bucket_error)?;
+                Ok((allowed, errors))
+            })
+            .await?;
         let deleted = deleted
             .into_iter()
             .map(|key| dto::DeletedObject {
@@ -950,34 +964,22 @@ impl S3 for TwinS3 {
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
             ));
         }
-        let store = Arc::clone(&self.store);
-        let meta = blocking(move || {
-            // The destination must exist before the body is copied.
-            bucket_named(&store, &input.bucket)?;
-            let (source, received) = copy_body(&store, &source_bucket, &source_key, None)?;
-            let (content_type, user_metadata) = if replace {
-                (
-                    input.content_type,
-                    input
-                        .metadata
-                        .map(|m| m.into_iter().collect())
-                        .unwrap_or_default(),
-                )
-            } else {
-                (source.content_type, source.user_metadata)
-            };
-            let object = NewObject {
-                key: input.key,
-                size: received.size,
-                etag: twin_state::buckets::hex_lower(&received.md5),
-                content_type,
-                user_metadata,
-            };
-            store
-                .put_object(&input.bucket, &object, &received.path)
-                .map_err(bucket_error)
-        })
-        .await?;
+        let meta = self
+            .on_store(move |store| {
+                // The destination must exist before the body is copied.
+                bucket_named(store, &input.bucket)?;
+                let (source, received) = copy_body(store, &source_bucket, &source_key, None)?;
+                let (content_type, metadata) = if replace {
+                    (input.content_type, user_metadata(input.metadata))
+                } else {
+                    (source.content_type, source.user_metadata)
+                };
+                let object = new_object(input.key, &received, content_type, metadata);
+                store
+                    .put_object(&input.bucket, &object, &received.path)
+                    .map_err(bucket_error)
+            })
+            .await?;
         Ok(S3Response::new(dto::CopyObjectOutput {
             copy_object_result: Some(dto::CopyObjectResult {
                 e_tag: Some(etag(&meta)),

@@ -10,9 +10,7 @@
 mod render;
 mod request;
 
-pub use render::{
-    describe_principal, mismatch_text, reason_text, render_asked, render_text, Asked,
-};
+pub use render::{mismatch_text, reason_text, render_asked, render_text, Asked};
 pub use request::{ExplainArgs, InputError, DEFAULT_TWIN_URL};
 
 use iam::Decision;

@@ -20,7 +20,7 @@ pub struct Asked<'a> {
 }
 
 /// A person's description of a principal.
-pub fn describe_principal(p: &Principal) -> String {
+fn describe_principal(p: &Principal) -> String {
     match p {
         Principal::Anonymous => "an anonymous caller".to_string(),
         Principal::Root { account } => format!("the root user of account {account}"),

@@ -411,6 +411,34 @@ fn rotate_keys_while_up_serves_publishes_the_new_key_beside_the_old() {
         .collect();
     assert_eq!(kids, vec![rotated.as_str(), before.as_str()]);
 
+    // Up to three keys stay published: two more rotations drop the first key.
+    let mut newest = rotated.clone();
+    for _ in 0..2 {
+        let out = rolechain(&[
+            "cluster",
+            "rotate-keys",
+            "--data-dir",
+            &data,
+            "--cluster",
+            "development-cluster",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        newest = stdout(&out).trim().to_string();
+    }
+    let jwks = http_get(up.addr(), &format!("{path}/keys"));
+    let body = jwks.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let jwks: serde_json::Value = serde_json::from_str(body).unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 3, "{kids:?}");
+    assert_eq!(kids[0], newest);
+    assert!(kids.contains(&rotated.as_str()), "{kids:?}");
+    assert!(!kids.contains(&before.as_str()), "{kids:?}");
+
     let unknown = rolechain(&[
         "cluster",
         "rotate-keys",
@@ -421,4 +449,53 @@ fn rotate_keys_while_up_serves_publishes_the_new_key_beside_the_old() {
     ]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(stderr(&unknown).contains("no local cluster named nope"));
+}
+
+/// The offline example of README.md ("Explain a decision offline"), as written there.
+#[test]
+fn explain_prints_the_readme_example() {
+    let dir = TempDir::new("readme");
+    dir.file(
+        "trust.json",
+        r#"{"Version": "2012-10-17", "Statement": [{"Sid": "Irsa", "Effect": "Allow",
+  "Principal": {"Federated": "arn:aws:iam::222222222222:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"},
+  "Action": "sts:AssumeRoleWithWebIdentity",
+  "Condition": {"StringEquals": {
+    "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE:sub": "system:serviceaccount:default:my-service-account"}}}]}"#,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_rolechain"))
+        .current_dir(dir.path())
+        .args([
+            "explain",
+            "--trust-policy",
+            "trust.json",
+            "--principal",
+            "federated:arn:aws:iam::222222222222:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
+            "--action",
+            "sts:AssumeRoleWithWebIdentity",
+            "--resource",
+            "arn:aws:iam::222222222222:role/S3_Pics",
+            "--context",
+            "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE:sub=system:serviceaccount:default:other",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme
+        .split("## Explain a decision offline")
+        .nth(1)
+        .expect("README has the offline section");
+    let shown = section
+        .split("prints\n\n```\n")
+        .nth(1)
+        .and_then(|rest| rest.split("...\n```").next())
+        .expect("README shows the output");
+    assert!(shown.starts_with("DENY (implicit): "), "{shown}");
+    assert!(
+        stdout(&out).starts_with(shown),
+        "README shows:\n{shown}\nrolechain printed:\n{}",
+        stdout(&out)
+    );
 }

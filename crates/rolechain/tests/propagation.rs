@@ -111,3 +111,45 @@ fn up_shows_iam_changes_to_sts_only_after_the_delay() {
     }
     assert!(refused > 0, "never asked before the delay passed");
 }
+
+#[test]
+fn up_throttles_eks_auth_beyond_the_rate_limit() {
+    let dir = TempDir::new("eks-auth-rate");
+    let up = Up::start(&dir.path().join("data"), &["--eks-auth-rate-limit", "1"]);
+    let Some(python) = python() else {
+        return;
+    };
+    // One process, so the calls come faster than one a second; no retries, so each answer is
+    // the twin's own. The throttle is checked before the token, so a bogus token will do.
+    let script = r#"
+import boto3, botocore.config, botocore.exceptions
+client = boto3.Session(profile_name="developer").client(
+    "eks-auth", config=botocore.config.Config(retries={"total_max_attempts": 1}))
+for _ in range(5):
+    try:
+        client.assume_role_for_pod_identity(clusterName="development-cluster", token="x")
+        print("OK")
+    except botocore.exceptions.ClientError as e:
+        print(e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"])
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .env("HOME", &up.data_dir)
+        .env("AWS_CONFIG_FILE", up.data_dir.join("aws/config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            up.data_dir.join("aws/credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answers = stdout(&out);
+    let codes: Vec<&str> = answers.lines().collect();
+    assert_eq!(codes.len(), 5, "{answers}");
+    assert_ne!(codes[0], "ThrottlingException 429", "{answers}");
+    assert!(
+        codes.contains(&"ThrottlingException 429"),
+        "no call was throttled: {answers}"
+    );
+}

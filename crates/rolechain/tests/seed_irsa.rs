@@ -212,6 +212,21 @@ fn seed_002_irsa_with_the_aws_cli_and_the_last_denial_explained() {
             && text.contains("Closest to allowing"),
         "{text}"
     );
+    // The lines README.md shows for this denial.
+    assert!(
+        text.starts_with("Decision #") && text.contains(" by the twin's sts at "),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  caller: web identity from {provider_arn}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Closest to allowing: statement 0 of resource policy '{role_arn} (trust policy)': condition StringEquals on {oidc_provider}:sub expects [\"system:serviceaccount:default:my-service-account\"] but the request has [\"system:serviceaccount:default:other\"]."
+        )),
+        "{text}"
+    );
 
     let as_json = rolechain(&["explain", "--last-denied", "--json", "--twin", &up.base_url]);
     assert_eq!(as_json.status.code(), Some(1));

@@ -566,41 +566,47 @@ impl<'t> Tx<'t> {
     }
 
     fn put_role(&mut self, role: &Role) -> Result<()> {
+        let record = encode(role)?;
         let key = name_key(&role.name);
-        let previous = self.roles.insert(
-            (role.account.as_str(), key.as_str()),
-            encode(role)?.as_slice(),
-        )?;
-        let previous = previous.map(|v| v.value().to_vec());
-        self.changed(IamTable::Roles, &role.account, &key, previous);
-        Ok(())
+        self.set_iam_record(IamTable::Roles, &role.account, &key, Some(&record))
     }
 
-    /// Records a change of an IAM record for the propagation history, if one is kept.
-    fn changed(&mut self, table: IamTable, account: &str, key: &str, previous: Option<Vec<u8>>) {
+    /// Writes (`Some`) or removes (`None`) one role, managed policy or OIDC provider record,
+    /// and, when the store keeps a propagation history, records what it was before (copied
+    /// only then).
+    fn set_iam_record(
+        &mut self,
+        table: IamTable,
+        account: &str,
+        key: &str,
+        record: Option<&[u8]>,
+    ) -> Result<()> {
+        let stored = match table {
+            IamTable::Roles => &mut self.roles,
+            IamTable::Policies => &mut self.policies,
+            IamTable::OidcProviders => &mut self.oidc,
+        };
+        let previous = match record {
+            Some(bytes) => stored.insert((account, key), bytes)?,
+            None => stored.remove((account, key))?,
+        };
         if let Some(changes) = &mut self.changes {
+            let previous = previous.map(|v| v.value().to_vec());
             changes.push((EntityKey::new(table, account, key), previous));
         }
+        Ok(())
     }
 
     fn put_policy(&mut self, p: &ManagedPolicy) -> Result<()> {
+        let record = encode(p)?;
         let key = name_key(&p.name);
-        let previous = self
-            .policies
-            .insert((p.account.as_str(), key.as_str()), encode(p)?.as_slice())?;
-        let previous = previous.map(|v| v.value().to_vec());
-        self.changed(IamTable::Policies, &p.account, &key, previous);
-        Ok(())
+        self.set_iam_record(IamTable::Policies, &p.account, &key, Some(&record))
     }
 
     fn put_oidc(&mut self, p: &OidcProvider) -> Result<()> {
+        let record = encode(p)?;
         let url = p.url.trim_start_matches("https://");
-        let previous = self
-            .oidc
-            .insert((p.account.as_str(), url), encode(p)?.as_slice())?;
-        let previous = previous.map(|v| v.value().to_vec());
-        self.changed(IamTable::OidcProviders, &p.account, url, previous);
-        Ok(())
+        self.set_iam_record(IamTable::OidcProviders, &p.account, url, Some(&record))
     }
 
     pub(crate) fn create_account(&mut self, id: &str, alias: &str) -> Result<Account> {
@@ -853,10 +859,7 @@ impl<'t> Tx<'t> {
         if let Some(b) = &role.permissions_boundary {
             self.boundary_usage(b, -1)?;
         }
-        let key = name_key(name);
-        let previous = self.roles.remove((account, key.as_str()))?;
-        let previous = previous.map(|v| v.value().to_vec());
-        self.changed(IamTable::Roles, account, &key, previous);
+        self.set_iam_record(IamTable::Roles, account, &name_key(name), None)?;
         self.unique_ids.remove(role.role_id.as_str())?;
         // Sessions end with their role: collect this incarnation's session keys, then drop them.
         let mut keys = Vec::new();
@@ -1146,18 +1149,7 @@ impl Store {
         ids: IdSource,
         f: impl FnOnce(&mut Tx<'_>) -> Result<R, E>,
     ) -> Result<R, E> {
-        let txn = self.db.begin_write().map_err(StateError::from)?;
-        let out = {
-            let mut tx = Tx::open(&txn, ids)?;
-            tx.changes = self.history.is_recording().then(Vec::new);
-            let out = f(&mut tx)?;
-            self.history.record(tx.changes.take().unwrap_or_default());
-            out
-        };
-        // Durability::Immediate is redb's default: commit returns after the fsync, so nothing
-        // acknowledged to a client is lost if the process is killed right after.
-        txn.commit().map_err(StateError::from)?;
-        Ok(out)
+        self.write_with_raw(ids, |tx, _| f(tx))
     }
 
     /// The database, for modules with their own tables and error types (`buckets`).
@@ -1180,6 +1172,8 @@ impl Store {
             self.history.record(tx.changes.take().unwrap_or_default());
             out
         };
+        // Durability::Immediate is redb's default: commit returns after the fsync, so nothing
+        // acknowledged to a client is lost if the process is killed right after.
         txn.commit().map_err(StateError::from)?;
         Ok(out)
     }
@@ -1513,10 +1507,7 @@ impl Store {
         policy_name: &str,
     ) -> Result<String> {
         let role = self.get_role(account, role_name)?;
-        role.inline_policies
-            .get(policy_name)
-            .cloned()
-            .ok_or_else(|| inline_not_found(policy_name))
+        role.inline_policy(policy_name).map(str::to_string)
     }
 
     /// `DeleteRolePolicy`.
@@ -1581,11 +1572,7 @@ impl Store {
                     "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.".into(),
                 ));
             }
-            let key = name_key(&p.name);
-            let previous = tx.policies.remove((p.account.as_str(), key.as_str()))?;
-            let previous = previous.map(|v| v.value().to_vec());
-            tx.changed(IamTable::Policies, &p.account, &key, previous);
-            Ok(())
+            tx.set_iam_record(IamTable::Policies, &p.account, &name_key(&p.name), None)
         })
     }
 
@@ -1823,10 +1810,7 @@ impl Store {
         self.update(|tx| {
             let p = find_oidc(&tx.oidc, arn)?;
             let url = p.url.trim_start_matches("https://");
-            let previous = tx.oidc.remove((p.account.as_str(), url))?;
-            let previous = previous.map(|v| v.value().to_vec());
-            tx.changed(IamTable::OidcProviders, &p.account, url, previous);
-            Ok(())
+            tx.set_iam_record(IamTable::OidcProviders, &p.account, url, None)
         })
     }
 
@@ -2005,6 +1989,20 @@ impl Store {
             }
             Ok(expired.len())
         })
+    }
+}
+
+impl Role {
+    /// The inline policy `policy_name` of this role, for `GetRolePolicy` on a role already read.
+    ///
+    /// # Errors
+    ///
+    /// `NoSuchEntity` when the role has no inline policy of that name.
+    pub fn inline_policy(&self, policy_name: &str) -> Result<&str> {
+        self.inline_policies
+            .get(policy_name)
+            .map(String::as_str)
+            .ok_or_else(|| inline_not_found(policy_name))
     }
 }
 

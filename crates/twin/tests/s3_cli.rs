@@ -1147,6 +1147,48 @@ async fn iam_decides_multipart_batch_delete_and_copy() {
         ["private/c.txt"]
     );
 
+    // The bucket policy takes part in every key's decision: its explicit deny refuses its key
+    // alone, while the role's policy still deletes the other.
+    twin.store
+        .set_bucket_policy(
+            "dev-work",
+            Some(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::dev-work/public/kept*"}]}"#,
+            ),
+        )
+        .unwrap();
+    put_body(&twin, &dev_admin, "s3://dev-work/public/kept.txt", b"x").await;
+    put_body(&twin, &dev_admin, "s3://dev-work/public/gone.txt", b"x").await;
+    let result = aws_ok(
+        &twin,
+        &dev,
+        &[
+            "s3api",
+            "delete-objects",
+            "--bucket",
+            "dev-work",
+            "--delete",
+            r#"{"Objects":[{"Key":"public/kept.txt"},{"Key":"public/gone.txt"}]}"#,
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(result["Errors"][0]["Key"], "public/kept.txt", "{result}");
+    assert_eq!(result["Errors"][0]["Code"], "AccessDenied", "{result}");
+    assert_eq!(result["Errors"].as_array().unwrap().len(), 1, "{result}");
+    assert_eq!(result["Deleted"][0]["Key"], "public/gone.txt", "{result}");
+    assert_eq!(result["Deleted"].as_array().unwrap().len(), 1, "{result}");
+    let denied = twin.decisions.last_denied().unwrap();
+    assert_eq!(
+        denied.resource, "arn:aws:s3:::dev-work/public/kept.txt",
+        "{denied:?}"
+    );
+    twin.store.set_bucket_policy("dev-work", None).unwrap();
+    assert_eq!(
+        keys_in(&twin, &dev_admin, "dev-work").await,
+        ["private/c.txt", "public/kept.txt"]
+    );
+
     // A copy across accounts: reading pics needs pics' policy, writing shared-drop needs
     // shared-drop's, on top of the role's own policy.
     run_ok(

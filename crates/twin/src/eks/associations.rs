@@ -57,10 +57,10 @@ fn check_service_account(service_account: &str) -> Result<(), AwsError> {
     )))
 }
 
-/// A role ARN, split into (account, ARN as given).
-fn role_account(field: &str, arn: &str) -> Result<String, AwsError> {
+/// A role ARN's (account, role name).
+fn role_account(field: &str, arn: &str) -> Result<(String, String), AwsError> {
     match arn.parse::<IdentityArn>() {
-        Ok(IdentityArn::Role { account, .. }) => Ok(account),
+        Ok(IdentityArn::Role { account, name, .. }) => Ok((account, name)),
         _ => Err(invalid(format!(
             "The {field} '{}' is not a valid IAM role ARN.",
             printable(arn)
@@ -153,13 +153,6 @@ fn render_summary(a: &PodIdentityAssociation) -> Value {
     out
 }
 
-fn association_arn(cluster: &Cluster, id: &str) -> String {
-    format!(
-        "arn:aws:eks:{}:{}:podidentityassociation/{}/{id}",
-        cluster.region, cluster.account, cluster.name
-    )
-}
-
 impl Call<'_> {
     /// `iam:PassRole` on the association's role, to `pods.eks.amazonaws.com`.
     fn pass_role(&self, role_arn: &str) -> Result<(), AwsError> {
@@ -170,7 +163,7 @@ impl Call<'_> {
 
     /// The association's role: in the cluster's account, and existing.
     fn check_role(&self, cluster: &Cluster, role_arn: &str) -> Result<(), AwsError> {
-        let account = role_account("roleArn", role_arn)?;
+        let (account, name) = role_account("roleArn", role_arn)?;
         if account != cluster.account {
             return Err(invalid(format!(
                 "The roleArn {} must be in the cluster's account {}; use targetRoleArn for a role in another account.",
@@ -178,9 +171,6 @@ impl Call<'_> {
                 cluster.account
             )));
         }
-        let Ok(IdentityArn::Role { name, .. }) = role_arn.parse::<IdentityArn>() else {
-            return Err(invalid("Role provided in the request does not exist"));
-        };
         match self.inner.store.get_role(&account, &name) {
             Ok(role) if role.arn == role_arn => Ok(()),
             Ok(_) | Err(StateError::NoSuchEntity(_)) => {
@@ -279,21 +269,18 @@ impl Call<'_> {
         id: &str,
         action: &str,
     ) -> Result<Cluster, AwsError> {
-        let cluster = self
-            .inner
+        // The ARN the association has (or would have), authorized before the lookup as for
+        // clusters.
+        let arn = format!(
+            "arn:aws:eks:{}:{}:podidentityassociation/{cluster_name}/{id}",
+            self.region(),
+            self.account
+        );
+        self.authorize(action, &arn, &|_| {})?;
+        self.inner
             .store
             .get_cluster(&self.account, self.region(), cluster_name)
-            .map_err(state_error);
-        let arn = match &cluster {
-            Ok(c) => association_arn(c, id),
-            Err(_) => format!(
-                "arn:aws:eks:{}:{}:podidentityassociation/{cluster_name}/{id}",
-                self.region(),
-                self.account
-            ),
-        };
-        self.authorize(action, &arn, &|_| {})?;
-        cluster
+            .map_err(state_error)
     }
 
     pub(super) fn describe_association(

@@ -8,7 +8,10 @@ use iam::Principal;
 use serde_json::{json, Value};
 use twin_state::{Cluster, PodIdentityAssociation, Store, Tag};
 
-use super::{path_segments, printable, state_error, JsonBody, POD_IDENTITY_PRINCIPAL};
+use super::{
+    authorized_cluster, path_segments, printable, state_error, unknown_route, JsonBody,
+    POD_IDENTITY_PRINCIPAL,
+};
 use crate::auth::{AuthenticatedCaller, Authenticator};
 use crate::authz::Authorizer;
 use crate::service::{answered, blocking, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE};
@@ -330,17 +333,9 @@ impl Inner {
     ) -> (&'static str, Result<HttpResponse, AwsError>) {
         let Some(name) = cluster_name(&req) else {
             let auth = self.authenticate(&req).await;
-            let e = auth.err().unwrap_or_else(|| {
-                AwsError::new(
-                    "UnknownOperationException",
-                    format!(
-                        "No EKS Auth operation is served at {} {}.",
-                        req.method,
-                        printable(req.uri.path())
-                    ),
-                    404,
-                )
-            });
+            let e = auth
+                .err()
+                .unwrap_or_else(|| unknown_route("EKS Auth", &req));
             return ("unknown", Err(e));
         };
         (
@@ -373,11 +368,7 @@ impl Inner {
         }
         let name = name?;
         let body = JsonBody::parse(&req.body)?;
-        let token = body.str("token")?.ok_or_else(|| {
-            AwsError::invalid_parameter_exception(
-                "1 validation error detected: Value null at 'token' failed to satisfy constraint: Member must not be null",
-            )
-        })?;
+        let token = body.required_str("token")?;
         check_token_shape(&token)?;
 
         let cluster = {
@@ -436,30 +427,24 @@ impl Inner {
         });
     }
 
-    /// The cluster, once the caller may call EKS Auth for it.
+    /// The cluster, once the caller may call EKS Auth for it (`AccessDenied`, which
+    /// [`auth_error`] answers as EKS Auth's `AccessDeniedException` 400).
     fn authorized_cluster(
         &self,
         req: &ApiRequest,
         caller: &AuthenticatedCaller,
         name: &str,
     ) -> Result<Cluster, AwsError> {
-        let account = caller.principal.account().unwrap_or_default().to_owned();
-        let region = &req.scope.region;
-        let arn = format!("arn:aws:eks:{region}:{account}:cluster/{name}");
-        self.authorizer
-            .authorize_request(req, caller, ACTION, &arn, &account, None, &|_| {})
-            .map_err(|e| {
-                let e = e.to_aws_error(ACTION, &caller.arn(), &arn);
-                AwsError::access_denied_exception(e.message, 400)
-            })?;
-        self.store
-            .get_cluster(&account, region, name)
-            .map_err(|e| match e {
-                twin_state::StateError::ResourceNotFound(_) => {
-                    AwsError::resource_not_found(format!("No cluster found for name: {name}."))
-                }
-                other => state_error(other),
-            })
+        let account = caller.principal.account().unwrap_or_default();
+        authorized_cluster(
+            &self.authorizer,
+            &self.store,
+            req,
+            caller,
+            account,
+            name,
+            ACTION,
+        )
     }
 
     fn assume_sync(

@@ -323,15 +323,7 @@ impl Inner {
             .authenticate(&self.auth, time::OffsetDateTime::now_utc())
             .map_err(|e| AwsError::new(e.code, e.message, e.status.as_u16()))?;
         let Some(route) = route else {
-            return Err(AwsError::new(
-                "UnknownOperationException",
-                format!(
-                    "No EKS operation is served at {} {}.",
-                    req.method,
-                    printable(req.uri.path())
-                ),
-                404,
-            ));
+            return Err(unknown_route("EKS", req));
         };
         let Some(account) = caller.principal.account().map(str::to_owned) else {
             return Err(AwsError::access_denied_exception(
@@ -393,21 +385,17 @@ impl Call<'_> {
             .map_err(|e| e.to_aws_error(action, &self.caller.arn(), resource))
     }
 
-    /// The named cluster of the caller's account in the request's region, once the caller may
-    /// perform `action` on it. The cluster ARN is authorized before the lookup, so a caller
-    /// without permission learns nothing about which clusters exist.
+    /// The named cluster, once the caller may perform `action` on it ([`authorized_cluster`]).
     fn cluster(&self, name: &str, action: &str) -> Result<Cluster, AwsError> {
-        let arn = format!(
-            "arn:aws:eks:{}:{}:cluster/{}",
-            self.region(),
-            self.account,
-            name
-        );
-        self.authorize(action, &arn, &|_| {})?;
-        self.inner
-            .store
-            .get_cluster(&self.account, self.region(), name)
-            .map_err(state_error)
+        authorized_cluster(
+            &self.inner.authz,
+            &self.inner.store,
+            self.req,
+            &self.caller,
+            &self.account,
+            name,
+            action,
+        )
     }
 
     fn ok(&self, body: &Value) -> Result<HttpResponse, AwsError> {
@@ -417,7 +405,7 @@ impl Call<'_> {
     fn list_clusters(&self) -> Result<HttpResponse, AwsError> {
         let query = query_params(self.req)?;
         let max = max_results(&query)?;
-        let resource = format!("arn:aws:eks:{}:{}:cluster/*", self.region(), self.account);
+        let resource = cluster_arn(self.region(), &self.account, "*");
         self.authorize("eks:ListClusters", &resource, &|_| {})?;
         let names: Vec<String> = self
             .inner
@@ -446,6 +434,47 @@ impl Call<'_> {
         let cluster = self.cluster(name, "eks:DescribeCluster")?;
         self.ok(&json!({ "cluster": render_cluster(&cluster) }))
     }
+}
+
+/// `arn:aws:eks:REGION:ACCOUNT:cluster/NAME` (the store gives a cluster the same ARN).
+pub(crate) fn cluster_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:eks:{region}:{account}:cluster/{name}")
+}
+
+/// The named cluster of `account` in the request's region, once `caller` may perform `action`
+/// on it (EKS and EKS Auth). The cluster ARN is authorized before the lookup, so a caller
+/// without permission learns nothing about which clusters exist. A denial is `AccessDenied`,
+/// which each service answers in its own shape.
+pub(crate) fn authorized_cluster(
+    authz: &Authorizer,
+    store: &Store,
+    req: &ApiRequest,
+    caller: &AuthenticatedCaller,
+    account: &str,
+    name: &str,
+    action: &str,
+) -> Result<Cluster, AwsError> {
+    let region = &req.scope.region;
+    let arn = cluster_arn(region, account, name);
+    authz
+        .authorize_request(req, caller, action, &arn, account, None, &|_| {})
+        .map_err(|e| e.to_aws_error(action, &caller.arn(), &arn))?;
+    store
+        .get_cluster(account, region, name)
+        .map_err(state_error)
+}
+
+/// `UnknownOperationException` 404 for a route `service` does not serve.
+pub(crate) fn unknown_route(service: &str, req: &ApiRequest) -> AwsError {
+    AwsError::new(
+        "UnknownOperationException",
+        format!(
+            "No {service} operation is served at {} {}.",
+            req.method,
+            printable(req.uri.path())
+        ),
+        404,
+    )
 }
 
 /// EKS's `Cluster` with what the twin knows about a cluster: no endpoint, network or

@@ -40,11 +40,10 @@ mod simulate;
 use std::sync::Arc;
 
 use awswire::{
-    iam_policy_encode, query_empty_response, query_response, AwsError, Element, HttpResponse,
-    QueryRequest, IAM,
+    query_empty_response, query_response, AwsError, Element, HttpResponse, QueryRequest, IAM,
 };
 use time::OffsetDateTime;
-use twin_state::{Paging, StateError, Store};
+use twin_state::{Paging, Role, StateError, Store};
 
 use crate::auth::AuthenticatedCaller;
 use crate::authz::Authorizer;
@@ -308,10 +307,20 @@ impl Call<'_> {
     /// The ARN of role `name` in the caller's account: the live role's (with its path), or
     /// `role/NAME` when there is none.
     fn role_arn(&self, name: &str) -> Result<String, AwsError> {
+        self.read_role(name).map(|(_, arn)| arn)
+    }
+
+    /// Role `name` in the caller's account as the store answers it (`NoSuchEntity` kept for
+    /// after authorization), with the ARN [`role_arn`](Self::role_arn) names: one read for
+    /// actions that authorize on the role and then show it.
+    fn read_role(&self, name: &str) -> Result<(Result<Role, StateError>, String), AwsError> {
         match self.store().get_role(&self.account, name) {
-            Ok(role) => Ok(role.arn),
-            Err(StateError::NoSuchEntity(_)) => {
-                Ok(format!("arn:aws:iam::{}:role/{name}", self.account))
+            Ok(role) => {
+                let arn = role.arn.clone();
+                Ok((Ok(role), arn))
+            }
+            Err(e @ StateError::NoSuchEntity(_)) => {
+                Ok((Err(e), format!("arn:aws:iam::{}:role/{name}", self.account)))
             }
             Err(e) => Err(state_error(e)),
         }
@@ -356,11 +365,6 @@ pub(crate) fn state_error(e: StateError) -> AwsError {
         tracing::error!(error = %e, "IAM store operation failed");
         AwsError::service_failure(UNKNOWN_FAILURE)
     }
-}
-
-/// A policy document as IAM returns it (percent-encoded).
-pub(crate) fn encoded(document: &str) -> String {
-    iam_policy_encode(document)
 }
 
 /// `policyVersionIdType`: `v[1-9][0-9]*(\.[A-Za-z0-9-]*)?`.

@@ -177,14 +177,13 @@ impl Call<'_> {
         let arn = v.required_str(member, &rules::IAM_ARN);
         v.finish()?;
         let role_arn = self.role_arn(&name)?;
-        let policy = arn.clone();
         let key = if member == "PermissionsBoundary" {
             "iam:PermissionsBoundary"
         } else {
             "iam:PolicyARN"
         };
         self.authorize_with(&role_arn, &|ctx| {
-            ctx.set(key, &policy);
+            ctx.set(key, &arn);
         })?;
         Ok((name, arn))
     }

@@ -1,9 +1,7 @@
 //! IAM's XML shapes of roles, policies, versions and tags.
 
-use awswire::Element;
+use awswire::{iam_policy_encode, Element};
 use twin_state::{ManagedPolicy, PolicyVersion, Role, Tag};
-
-use super::encoded;
 
 /// The `Role` structure. `trust` is the trust policy as rendered for display.
 pub(crate) fn role(e: &mut Element<'_>, role: &Role, trust: &str, with_tags: bool) {
@@ -12,7 +10,7 @@ pub(crate) fn role(e: &mut Element<'_>, role: &Role, trust: &str, with_tags: boo
         .text("RoleId", &role.role_id)
         .text("Arn", &role.arn)
         .timestamp("CreateDate", role.created)
-        .text("AssumeRolePolicyDocument", &encoded(trust))
+        .text("AssumeRolePolicyDocument", &iam_policy_encode(trust))
         .opt_text("Description", role.description.as_deref())
         .display("MaxSessionDuration", role.max_session_duration);
     if let Some(b) = &role.permissions_boundary {
@@ -64,7 +62,7 @@ pub(crate) fn policy_with_tags(e: &mut Element<'_>, p: &ManagedPolicy) {
 /// The `PolicyVersion` structure, with the document when `with_document`.
 pub(crate) fn version(e: &mut Element<'_>, v: &PolicyVersion, with_document: bool) {
     if with_document {
-        e.text("Document", &encoded(&v.document));
+        e.text("Document", &iam_policy_encode(&v.document));
     }
     e.text("VersionId", &v.version_id)
         .bool("IsDefaultVersion", v.is_default)

@@ -1,6 +1,6 @@
 //! Roles, their tags and inline policies.
 
-use awswire::{rules, AwsError, Validator};
+use awswire::{iam_policy_encode, rules, AwsError, Validator};
 use twin_state::{CreateRole, Tag};
 
 use super::{render, state_error, Call, Out};
@@ -160,15 +160,10 @@ impl Call<'_> {
         let tags = read_tags(&mut v, true);
         v.finish()?;
         let arn = self.role_arn(&name)?;
-        let keys: Vec<String> = tags.iter().map(|t| t.key.clone()).collect();
-        let request_tags: Vec<(String, String)> = tags
-            .iter()
-            .map(|t| (t.key.clone(), t.value.clone()))
-            .collect();
         self.authorize_with(&arn, &|ctx| {
-            ctx.set_multi("aws:TagKeys", keys.iter().cloned());
-            for (k, val) in &request_tags {
-                ctx.set(&format!("aws:RequestTag/{k}"), val);
+            ctx.set_multi("aws:TagKeys", tags.iter().map(|t| t.key.clone()));
+            for t in &tags {
+                ctx.set(&format!("aws:RequestTag/{}", t.key), &t.value);
             }
         })?;
         self.store()
@@ -223,19 +218,16 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
-        self.finish_on_role(v, &name)?;
-        let role = self
-            .store()
-            .get_role(&self.account, &name)
-            .map_err(state_error)?;
-        let document = self
-            .store()
-            .get_role_policy(&self.account, &name, &policy_name)
-            .map_err(state_error)?;
+        v.finish()?;
+        // One read serves the authorization, the role's own spelling of its name and the policy.
+        let (role, arn) = self.read_role(&name)?;
+        self.authorize(&arn)?;
+        let role = role.map_err(state_error)?;
+        let document = role.inline_policy(&policy_name).map_err(state_error)?;
         self.ok(|r| {
             r.text("RoleName", &role.name)
                 .text("PolicyName", &policy_name)
-                .text("PolicyDocument", &super::encoded(&document));
+                .text("PolicyDocument", &iam_policy_encode(document));
         })
     }
 

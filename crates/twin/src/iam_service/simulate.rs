@@ -282,18 +282,19 @@ impl Call<'_> {
                 ))
             }
         };
-        let arn = match self.store().get_user(&self.account, &name) {
-            Ok(u) => u.arn,
-            Err(StateError::NoSuchEntity(_)) => {
-                format!("arn:aws:iam::{}:user/{name}", self.account)
+        // Authorize on the live user's ARN (or `user/NAME`) before a missing user is reported.
+        let (user, arn) = match self.store().get_user(&self.account, &name) {
+            Ok(u) => {
+                let arn = u.arn.clone();
+                (Ok(u), arn)
+            }
+            Err(e @ StateError::NoSuchEntity(_)) => {
+                (Err(e), format!("arn:aws:iam::{}:user/{name}", self.account))
             }
             Err(e) => return Err(state_error(e)),
         };
         self.authorize(&arn)?;
-        let user = self
-            .store()
-            .get_user(&self.account, &name)
-            .map_err(state_error)?;
+        let user = user.map_err(state_error)?;
         self.ok(|r| {
             r.child("User", |u| {
                 u.text("Path", &user.path)
@@ -473,6 +474,9 @@ impl Call<'_> {
                 _ => iam::arn::is_account_id(o).then(|| o.to_string()),
             })
             .or_else(|| principal.account().map(str::to_string));
+        // Each source's statement spans, scanned once for every result that cites them.
+        let spans: Vec<Vec<(usize, usize)>> =
+            ordered.iter().map(|s| statement_spans(&s.text)).collect();
         let now = OffsetDateTime::now_utc();
         let mut results = Vec::new();
         for action in &req.actions {
@@ -507,7 +511,7 @@ impl Call<'_> {
                     let source = ordered[*src];
                     m.text("SourcePolicyId", &source.id)
                         .opt_text("SourcePolicyType", source.kind);
-                    if let Some((start, end)) = statement_spans(&source.text).get(*st).copied() {
+                    if let Some(&(start, end)) = spans[*src].get(*st) {
                         let (sl, sc) = position(&source.text, start);
                         let (el, ec) = position(&source.text, end);
                         m.child("StartPosition", |p| {

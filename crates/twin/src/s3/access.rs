@@ -223,7 +223,7 @@ fn static_name(op: &str) -> &'static str {
 }
 
 /// The bucket policy as the resource-based policy of a decision.
-fn bucket_policy(bucket: &Bucket) -> S3Result<Option<NamedPolicy>> {
+pub(super) fn bucket_policy(bucket: &Bucket) -> S3Result<Option<NamedPolicy>> {
     let Some(doc) = &bucket.policy else {
         return Ok(None);
     };
@@ -407,16 +407,13 @@ pub(super) struct Asked<'a> {
 /// IAM's decision on `asked` for `caller`, recorded in the decision log: `Ok` when allowed,
 /// S3's `AccessDenied` (or `MethodNotAllowed` for another account's bucket policy) when not.
 /// Synchronous store reads: call it inside [`blocking`].
-pub(super) fn decide(
+fn decide(
     authorizer: &Authorizer,
     call: &CallState,
     caller: &AuthenticatedCaller,
     asked: &Asked<'_>,
 ) -> S3Result<()> {
-    let caller_account = caller.principal.account().unwrap_or("").to_string();
-    let resource_account = asked
-        .bucket
-        .map_or(caller_account.clone(), |b| b.owner.clone());
+    let resource_account = resource_account(caller, asked);
     let owner_root = matches!(&caller.principal,
         iam::Principal::Root { account } if *account == resource_account);
     // The owner's root user may always manage the bucket policy, whatever it says.
@@ -424,6 +421,29 @@ pub(super) fn decide(
         Some(b) if !(asked.policy_management && owner_root) => bucket_policy(b)?,
         _ => None,
     };
+    decide_with_policy(authorizer, call, caller, asked, policy.as_ref())
+}
+
+/// The account owning what `asked` is about: the bucket's owner, else the caller's account.
+fn resource_account(caller: &AuthenticatedCaller, asked: &Asked<'_>) -> String {
+    asked.bucket.map_or_else(
+        || caller.principal.account().unwrap_or("").to_string(),
+        |b| b.owner.clone(),
+    )
+}
+
+/// [`decide`] with the bucket policy already parsed ([`bucket_policy`]), for an operation that
+/// asks many times about one bucket (`DeleteObjects`' keys) and parses it once. Not for the
+/// policy management actions, whose owner-root rule [`decide`] applies.
+pub(super) fn decide_with_policy(
+    authorizer: &Authorizer,
+    call: &CallState,
+    caller: &AuthenticatedCaller,
+    asked: &Asked<'_>,
+    policy: Option<&NamedPolicy>,
+) -> S3Result<()> {
+    let caller_account = caller.principal.account().unwrap_or("").to_string();
+    let resource_account = resource_account(caller, asked);
     let extra = |ctx: &mut iam::RequestContext| {
         for (k, v) in asked.keys {
             ctx.set(k, v);
@@ -437,7 +457,7 @@ pub(super) fn decide(
         asked.action,
         asked.resource,
         &resource_account,
-        policy.as_ref(),
+        policy,
         &extra,
     );
     match decided {

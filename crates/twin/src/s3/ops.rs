@@ -9,8 +9,8 @@ use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use twin_state::{BucketError, NewObject, NewUpload, ObjectMeta, Store, Upload};
 
 use super::access::{
-    blocking, bucket_error, bucket_named, call, copy_source, decide, internal, request_caller,
-    s3_error, Asked,
+    blocking, bucket_error, bucket_named, bucket_policy, call, copy_source, decide_with_policy,
+    internal, request_caller, s3_error, Asked,
 };
 use super::{body, CALL};
 use crate::authz::Authorizer;
@@ -443,8 +443,8 @@ impl S3 for TwinS3 {
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
         let input = req.input;
-        // Refuse before reading a body no bucket will take.
-        self.existing_bucket(input.bucket.clone()).await?;
+        // A missing bucket was refused (`NoSuchBucket`) by the access check, before the body
+        // was read; one deleted since is refused by the store.
         let received = receive_checked(
             &self.store,
             input.body,
@@ -878,6 +878,8 @@ impl S3 for TwinS3 {
         let (deleted, errors) = self
             .on_store(move |store| {
                 let bucket = bucket_named(store, &bucket_name)?;
+                // Parsed once for all the keys' decisions.
+                let policy = bucket_policy(&bucket)?;
                 let mut allowed = Vec::new();
                 let mut errors = Vec::new();
                 for object in objects {
@@ -899,7 +901,7 @@ impl S3 for TwinS3 {
                         policy_management: false,
                         keys: &[],
                     };
-                    match decide(&authorizer, &call, &caller, &asked) {
+                    match decide_with_policy(&authorizer, &call, &caller, &asked, policy.as_ref()) {
                         Ok(()) => allowed.push(object.key),
                         Err(e) if *e.code() == S3ErrorCode::AccessDenied => {
                             errors.push(dto::Error {
@@ -966,8 +968,7 @@ impl S3 for TwinS3 {
         }
         let meta = self
             .on_store(move |store| {
-                // The destination must exist before the body is copied.
-                bucket_named(store, &input.bucket)?;
+                // The access check found the destination bucket before the body is copied.
                 let (source, received) = copy_body(store, &source_bucket, &source_key, None)?;
                 let (content_type, metadata) = if replace {
                     (input.content_type, user_metadata(input.metadata))

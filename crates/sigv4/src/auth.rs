@@ -136,40 +136,109 @@ impl<'r> SignedRequest<'r> {
 /// # Errors
 ///
 /// [`Error::MissingAuthenticationToken`] when the request carries no SigV4 authentication,
-/// [`Error::IncompleteSignature`] when it carries a malformed or unsupported one.
+/// [`Error::IncompleteSignature`] when it carries a malformed or unsupported one,
+/// [`Error::UnsupportedAuthMechanism`] when it is signed with Signature Version 2.
 pub fn parse<'r>(request: &'r Request<'_>) -> Result<SignedRequest<'r>, Error> {
-    let mut auth_headers = request
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| *v)
-        // An empty header is what a client sends when it has nothing: treat it as absent.
-        .filter(|v| !v.iter().all(u8::is_ascii_whitespace));
+    let mut auth_headers = authorization_headers(request);
     let auth_header = auth_headers.next();
     if auth_headers.next().is_some() {
         return Err(incomplete("Only one Authorization header is allowed."));
     }
-
-    let presign_keys = [
-        "X-Amz-Algorithm",
-        "X-Amz-Credential",
-        "X-Amz-Signature",
-        "X-Amz-SignedHeaders",
-    ];
-    let presigned = query_pairs(request.query).any(|(k, _)| {
-        presign_keys
-            .iter()
-            .any(|name| k.as_slice() == name.as_bytes())
-    });
-
-    match (auth_header, presigned) {
-        (Some(_), true) => Err(incomplete(
+    match presence(request) {
+        Presence::Anonymous => Err(Error::MissingAuthenticationToken),
+        Presence::SigV2 => Err(Error::UnsupportedAuthMechanism),
+        Presence::SigV4 { header: true, query: true } => Err(incomplete(
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified",
         )),
-        (None, false) => Err(Error::MissingAuthenticationToken),
-        (Some(value), false) => parse_header(request, value),
-        (None, true) => parse_query(request),
+        Presence::SigV4 { query: true, .. } => parse_query(request),
+        Presence::SigV4 { .. } => match auth_header {
+            Some(value) => parse_header(request, value),
+            None => Err(Error::MissingAuthenticationToken),
+        },
     }
+}
+
+/// What authentication a request carries, decided on the decoded parameter names, so that
+/// every reader of the request (the router, this parser, an S3 library behind it) agrees on
+/// whether it is signed: `X-Amz%2DSignature` is `X-Amz-Signature`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// No authentication: an `Authorization` header is absent or blank and the query names
+    /// none of SigV4's or SigV2's parameters.
+    Anonymous,
+    /// SigV4 data in the `Authorization` header, the query (a presigned URL), or both.
+    SigV4 {
+        /// A non-blank `Authorization` header that is not SigV2's.
+        header: bool,
+        /// `X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Signature` or `X-Amz-SignedHeaders`.
+        query: bool,
+    },
+    /// Signature Version 2, which the twin refuses as S3 does in every region opened since
+    /// 2014: `Authorization: AWS AKID:signature`, or `AWSAccessKeyId`/`Signature`/
+    /// `SignatureVersion` in the query.
+    SigV2,
+}
+
+impl Presence {
+    /// True for anything but [`Presence::Anonymous`]: the request must pass the signature gate.
+    pub fn is_signed(self) -> bool {
+        self != Presence::Anonymous
+    }
+}
+
+/// The query parameter names that make a request presigned (SigV4).
+const PRESIGN_KEYS: [&str; 4] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+    "X-Amz-SignedHeaders",
+];
+
+/// The query parameter names of Signature Version 2 (S3's presigned URLs and the Query APIs').
+const SIGV2_KEYS: [&str; 4] = [
+    "AWSAccessKeyId",
+    "Signature",
+    "SignatureVersion",
+    "SignatureMethod",
+];
+
+/// Reads which authentication `request` carries (see [`Presence`]). Cheap: no allocation
+/// beyond decoding the query's parameter names.
+pub fn presence(request: &Request<'_>) -> Presence {
+    let mut v2 = false;
+    let mut header = false;
+    for value in authorization_headers(request) {
+        let text = value.trim_ascii_start();
+        if text.starts_with(b"AWS ") {
+            v2 = true;
+        } else {
+            header = true;
+        }
+    }
+    let mut query = false;
+    for (k, _) in query_pairs(request.query) {
+        let named = |names: &[&str]| names.iter().any(|n| k.as_slice() == n.as_bytes());
+        query |= named(&PRESIGN_KEYS);
+        v2 |= named(&SIGV2_KEYS);
+    }
+    if v2 {
+        Presence::SigV2
+    } else if header || query {
+        Presence::SigV4 { header, query }
+    } else {
+        Presence::Anonymous
+    }
+}
+
+/// The non-blank `Authorization` headers: an empty one is what a client sends when it has
+/// nothing, so it counts as absent.
+fn authorization_headers<'a>(request: &'a Request<'_>) -> impl Iterator<Item = &'a [u8]> + 'a {
+    request
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| *v)
+        .filter(|v| !v.iter().all(u8::is_ascii_whitespace))
 }
 
 pub(crate) fn incomplete(msg: impl Into<String>) -> Error {

@@ -28,6 +28,12 @@ pub enum Error {
     #[error("{0}")]
     IncompleteSignature(String),
 
+    /// Signature Version 2 (`Authorization: AWS …`, or `AWSAccessKeyId`/`Signature` in the
+    /// query): refused, as S3 refuses it in every region opened since 2014, whatever its
+    /// expiry says.
+    #[error("The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")]
+    UnsupportedAuthMechanism,
+
     /// The access key id is unknown, or the session token does not belong to it. The lookup is
     /// the caller's; [`SignedRequest::verify`](crate::SignedRequest::verify) returns it when the
     /// session token in the request does not match the one the caller looked up.
@@ -130,6 +136,7 @@ impl Error {
         match self {
             Error::MissingAuthenticationToken => "MissingAuthenticationToken",
             Error::IncompleteSignature(_) => "IncompleteSignature",
+            Error::UnsupportedAuthMechanism => "InvalidRequest",
             Error::InvalidClientTokenId => "InvalidClientTokenId",
             Error::InvalidToken => "InvalidToken",
             Error::InvalidAccessKeyId => "InvalidAccessKeyId",
@@ -148,6 +155,7 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
             Error::IncompleteSignature(_)
+            | Error::UnsupportedAuthMechanism
             | Error::InvalidToken
             | Error::ContentSha256Mismatch { .. } => 400,
             Error::NotImplemented { .. } => 501,

@@ -77,13 +77,16 @@
 mod auth;
 mod canonical;
 mod error;
+mod region;
 mod timefmt;
 mod verify;
 
 pub use auth::{
-    parse, AuthLocation, CredentialScope, SignedRequest, ALGORITHM, MAX_PRESIGNED_EXPIRES_SECS,
+    parse, presence, AuthLocation, CredentialScope, Presence, SignedRequest, ALGORITHM,
+    MAX_PRESIGNED_EXPIRES_SECS,
 };
 pub use error::{Error, MismatchDetail};
+pub use region::{partition_of, Partition, RegionRule, PARTITIONS};
 pub use verify::{
     PresignedValidity, ServiceRules, SigningSecret, Verified, VerifyOptions, DEFAULT_MAX_SKEW,
     UNSIGNED_PAYLOAD,

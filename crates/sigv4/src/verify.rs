@@ -193,7 +193,13 @@ impl SignedRequest<'_> {
             folds.push(Fold::SpacesOnly);
         }
         let signing_key = signing_key(secret.secret_access_key, &self.scope);
-        let provided = hex_decode(&self.signature).filter(|sig| sig.len() == 32);
+        // AWS compares the hex text it computed with the one sent: lower-case only, so an
+        // upper-case spelling of the right signature does not match.
+        let lower_hex = self
+            .signature
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let provided = hex_decode(&self.signature).filter(|sig| lower_hex && sig.len() == 32);
         let mut first_failure = None;
         let mut matched = false;
         for fold in folds {

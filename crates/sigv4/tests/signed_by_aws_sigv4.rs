@@ -140,6 +140,19 @@ fn tampers() -> Vec<Tamper> {
                 r.set_query_param("X-Amz-Signature", &flip(&sig))
             }
         }),
+        // AWS compares hex text: the right signature in upper case is not the signature.
+        ("signature upper-cased", |r| {
+            if let Some(auth) = r.header("authorization") {
+                let (head, sig) = auth.rsplit_once("Signature=").unwrap();
+                r.set_header(
+                    "authorization",
+                    &format!("{head}Signature={}", sig.to_ascii_uppercase()),
+                )
+            } else {
+                let sig = r.query_param("X-Amz-Signature").unwrap();
+                r.set_query_param("X-Amz-Signature", &sig.to_ascii_uppercase())
+            }
+        }),
         ("signature truncated", |r| {
             if let Some(auth) = r.header("authorization") {
                 r.set_header("authorization", &auth[..auth.len() - 2])

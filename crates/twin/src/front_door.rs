@@ -81,12 +81,96 @@ pub(crate) async fn unsigned(State(shared): State<Arc<Shared>>, req: Request) ->
 /// True when an unsigned request may be a Query-protocol call: an `Action` in the query
 /// string, or a form-encoded POST (whose body may name one).
 fn may_be_query_call(req: &Request) -> bool {
-    let in_query = req.uri().query().is_some_and(|q| {
+    query_call(req.method(), req.uri(), req.headers())
+}
+
+/// [`may_be_query_call`] on a request's parts.
+fn is_query_call(parts: &http::request::Parts) -> bool {
+    query_call(&parts.method, &parts.uri, &parts.headers)
+}
+
+fn query_call(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+    let in_query = uri.query().is_some_and(|q| {
         awswire::Params::parse(q.as_bytes())
             .ok()
             .is_some_and(|p| p.get("Action").is_some())
     });
-    in_query || (req.method() == http::Method::POST && is_form(req.headers()))
+    in_query || (method == http::Method::POST && is_form(headers))
+}
+
+/// A `multipart/form-data` POST: S3's browser-form upload (PostObject).
+fn is_form_upload(req: &Request) -> bool {
+    req.method() == http::Method::POST
+        && req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            })
+}
+
+/// A SigV4 error in the envelope of `shape`, with AWS's status for it.
+fn sigv4_error(e: &sigv4::Error, request_id: &str, shape: Shape, service: &str) -> Response {
+    error_response(
+        StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN),
+        e.code(),
+        &e.to_string(),
+        request_id,
+        shape,
+        service,
+    )
+}
+
+/// S3's answer to authentication it cannot parse: S3 has no `IncompleteSignature`, it names
+/// the element that is malformed by where the signature travelled.
+fn s3_parse_error(e: &sigv4::Error, parts: &http::request::Parts, request_id: &str) -> Response {
+    let sigv4::Error::IncompleteSignature(message) = e else {
+        return sigv4_error(e, request_id, Shape::S3, "s3");
+    };
+    let view = sigv4::Request::from_parts(parts, &[]);
+    let code = match sigv4::presence(&view) {
+        sigv4::Presence::SigV4 { query: true, .. } => "AuthorizationQueryParametersError",
+        _ => "AuthorizationHeaderMalformed",
+    };
+    error_response(
+        StatusCode::BAD_REQUEST,
+        code,
+        message,
+        request_id,
+        Shape::S3,
+        "s3",
+    )
+}
+
+/// S3's answer to a credential scoped to a region that does not exist: it names the
+/// authorization element that is malformed, by where the signature travelled.
+fn s3_region_error(region: &str, location: sigv4::AuthLocation, request_id: &str) -> Response {
+    let region: String = region
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect();
+    let (code, message) = match location {
+        sigv4::AuthLocation::Header => (
+            "AuthorizationHeaderMalformed",
+            format!("The authorization header is malformed; the region '{region}' is not a valid region."),
+        ),
+        sigv4::AuthLocation::Query => (
+            "AuthorizationQueryParametersError",
+            format!("Error parsing the X-Amz-Credential parameter; the region '{region}' is not a valid region."),
+        ),
+    };
+    error_response(
+        StatusCode::BAD_REQUEST,
+        code,
+        &message,
+        request_id,
+        Shape::S3,
+        "s3",
+    )
 }
 
 fn is_form(headers: &http::HeaderMap) -> bool {
@@ -104,6 +188,20 @@ fn is_form(headers: &http::HeaderMap) -> bool {
 async fn stream(service: Arc<dyn crate::StreamingService>, req: Request) -> Response {
     let meta = request_meta(req.extensions());
     let name = service.signing_name();
+    if is_form_upload(&req) {
+        // A browser-form upload (S3's PostObject) carries its signature inside the body, where
+        // the front door's gate cannot check it; the twin does not serve it, rather than let
+        // another signature check decide.
+        let resp = error_response(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "POST object uploads (multipart/form-data) are not served by the rolechain twin; use PutObject.",
+            &meta.request_id,
+            Shape::S3,
+            name,
+        );
+        return route(resp, name, UNKNOWN);
+    }
     let resp = service
         .handle(crate::StreamRequest {
             request: req,
@@ -149,23 +247,33 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
             )
         })
     };
+    // Before a scope names the service, the request's own shape does: a REST call that is not
+    // a Query call is answered as S3 would (the only REST service reached unsigned-or-SigV2).
+    let unscoped_shape = if !shared.streaming.is_empty() && !is_query_call(&parts) {
+        Shape::S3
+    } else {
+        Shape::Query
+    };
     let (scope, security_token, auth_location) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
-            let resp = error_response(
-                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN),
-                e.code(),
-                &e.to_string(),
-                &meta.request_id,
-                Shape::Query,
-                "",
-            );
+            let resp = if unscoped_shape == Shape::S3 {
+                s3_parse_error(&e, &parts, &meta.request_id)
+            } else {
+                sigv4_error(&e, &meta.request_id, Shape::Query, "")
+            };
             return route(resp, UNKNOWN, UNKNOWN);
         }
     };
     tracing::Span::current().record("access_key_id", scope.access_key_id.as_str());
 
     if let Some(service) = shared.streaming.get(scope.service.as_str()).cloned() {
+        let name = service.signing_name();
+        if let Err(e) = service.region_rule().check(&scope.region) {
+            tracing::debug!(error = %e, "credential scoped to an unknown region");
+            let resp = s3_region_error(&scope.region, auth_location, &meta.request_id);
+            return route(resp, name, UNKNOWN);
+        }
         return stream(service, Request::from_parts(parts, body)).await;
     }
     let Some(service) = shared.services.get(scope.service.as_str()).cloned() else {
@@ -174,6 +282,13 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
     };
     let name = service.signing_name();
     let shape = Shape::for_service(name);
+    if let Err(e) = service.region_rule().check(&scope.region) {
+        return route(
+            sigv4_error(&e, &meta.request_id, shape, name),
+            name,
+            UNKNOWN,
+        );
+    }
 
     let limit = service
         .max_body_bytes()

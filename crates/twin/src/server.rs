@@ -410,27 +410,12 @@ fn build_router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// True when the request carries SigV4 data in the header or query. Such requests always go
-/// to the front door, whatever the path: an S3 object key may look like an internal route.
-fn carries_sigv4(req: &http::Request<Incoming>) -> bool {
-    let header = req
-        .headers()
-        .get_all(http::header::AUTHORIZATION)
-        .iter()
-        .any(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace));
-    header
-        || req.uri().query().is_some_and(|q| {
-            q.split('&').any(|pair| {
-                let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-                matches!(
-                    key,
-                    "X-Amz-Algorithm"
-                        | "X-Amz-Credential"
-                        | "X-Amz-Signature"
-                        | "X-Amz-SignedHeaders"
-                )
-            })
-        })
+/// True when the request carries authentication (SigV4, or SigV2 to be refused), decided by
+/// the `sigv4` crate on decoded parameter names, as every later reader decides it. Such
+/// requests always go to the front door, whatever the path: an S3 object key may look like an
+/// internal route.
+fn carries_auth(req: &http::Request<Incoming>) -> bool {
+    sigv4::presence(&sigv4::Request::from_http(req, &[])).is_signed()
 }
 
 /// Longest path shown in logs: S3 keys can be long, and a log line should stay a line.
@@ -462,7 +447,7 @@ async fn dispatch(
         status = Empty,
         latency_ms = Empty,
     );
-    let signed = carries_sigv4(&req);
+    let signed = carries_auth(&req);
     let mut req = req.map(Body::new);
     req.extensions_mut().insert(RequestMeta {
         request_id: request_id.clone(),

@@ -40,6 +40,12 @@ pub trait AwsService: Send + Sync + 'static {
         None
     }
 
+    /// The regions a credential scope may name for this service: any real region, unless
+    /// the service is global (IAM: its partition's signing region only), as AWS checks.
+    fn region_rule(&self) -> sigv4::RegionRule {
+        sigv4::RegionRule::Regional
+    }
+
     /// Query-protocol actions this service answers **without** SigV4, as AWS does for STS's
     /// `AssumeRoleWithWebIdentity` and `AssumeRoleWithSAML` (the token or assertion is the
     /// credential). An unsigned request whose `Action` (query string or form body) is one of
@@ -177,6 +183,11 @@ pub trait StreamingService: Send + Sync + 'static {
     /// Handles one request. Insert an [`ApiAction`] into the response's extensions to name the
     /// action in metrics and logs.
     fn handle(&self, req: StreamRequest) -> BoxFuture<'_, Response>;
+
+    /// The regions a credential scope may name: any real region by default.
+    fn region_rule(&self) -> sigv4::RegionRule {
+        sigv4::RegionRule::Regional
+    }
 
     /// Whether unsigned requests (other than Query-protocol calls) come here. Default: no.
     fn serves_anonymous(&self) -> bool {

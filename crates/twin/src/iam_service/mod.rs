@@ -127,6 +127,11 @@ impl AwsService for IamService {
         "iam"
     }
 
+    /// IAM is global: signed for `us-east-1` in the `aws` partition.
+    fn region_rule(&self) -> sigv4::RegionRule {
+        sigv4::RegionRule::Global
+    }
+
     fn handle(&self, req: ApiRequest) -> BoxFuture<'_, Response> {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {

@@ -22,7 +22,7 @@ pub struct Signer<'a> {
     /// The signing name of the credential scope (`sts`, `eks-auth`, …).
     pub service: &'a str,
     pub credentials: &'a Credentials,
-    /// Header signing, or a presigned URL (valid 60 s).
+    /// Header signing, or a presigned URL (valid 60 s unless [`Signer::request_in`] says).
     pub location: SignatureLocation,
     pub content_type: &'a str,
 }
@@ -36,30 +36,49 @@ impl Signer<'_> {
         path_and_query: &str,
         body: &[u8],
     ) -> http::Request<Full<Bytes>> {
+        self.request_in(addr, method, path_and_query, body, "us-east-1", 60)
+    }
+
+    /// [`request`](Self::request) signed for `region`, a presigned URL valid `expires_secs`.
+    pub fn request_in(
+        &self,
+        addr: SocketAddr,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        region: &str,
+        expires_secs: u64,
+    ) -> http::Request<Full<Bytes>> {
         let url = format!("http://{addr}{path_and_query}");
         let host = addr.to_string();
         let headers = [("host", host.as_str()), ("content-type", self.content_type)];
         let identity: Identity = self.credentials.clone().into();
         let mut settings = SigningSettings::default();
         settings.signature_location = self.location;
+        if self.service == "s3" {
+            // S3 wants the body's hash in `x-amz-content-sha256`, as the SDKs send it.
+            settings.payload_checksum_kind =
+                aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+        }
         // Read for presigned URLs only.
-        settings.expires_in = Some(Duration::from_secs(60));
+        settings.expires_in = Some(Duration::from_secs(expires_secs));
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .region("us-east-1")
+            .region(region)
             .name(self.service)
             .time(SystemTime::now())
             .settings(settings)
             .build()
             .unwrap()
             .into();
-        let signable = SignableRequest::new(
-            method,
-            &url,
-            headers.iter().copied(),
-            SignableBody::Bytes(body),
-        )
-        .unwrap();
+        // S3's presigned URLs sign `UNSIGNED-PAYLOAD`, as the SDKs presign them.
+        let payload = if self.service == "s3" && self.location == SignatureLocation::QueryParams {
+            SignableBody::UnsignedPayload
+        } else {
+            SignableBody::Bytes(body)
+        };
+        let signable =
+            SignableRequest::new(method, &url, headers.iter().copied(), payload).unwrap();
         let (instructions, _) = sign(signable, &params).unwrap().into_parts();
         let mut builder = http::Request::builder().method(method).uri(path_and_query);
         for (n, v) in headers {

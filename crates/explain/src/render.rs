@@ -146,8 +146,19 @@ pub fn mismatch_text(m: &Mismatch, ctx: &Asked<'_>) -> String {
                 expected,
                 actual,
                 unresolved_variable,
+                redacted,
                 ..
             } = &**c;
+            if *redacted {
+                return match actual {
+                    Some(_) => format!(
+                        "condition {operator} on {key} did not match (its value is a shared secret, not shown)"
+                    ),
+                    None => format!(
+                        "condition {operator} on {key} did not match: the request has no value for this key"
+                    ),
+                };
+            }
             let mut text = format!("condition {operator} on {key} expects {expected:?}");
             match actual {
                 Some(values) => {

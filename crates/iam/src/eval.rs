@@ -135,7 +135,17 @@ pub struct ConditionMismatch {
     /// A policy variable in the values had no value in the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unresolved_variable: Option<String>,
+    /// True when the key holds a secret ([`SECRET_CONDITION_KEYS`]) and
+    /// [`Decision::redact_secrets`] removed `expected` and the values of `actual` (which then
+    /// only tells whether the request had the key).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
+
+/// Condition keys whose values are shared secrets: `sts:ExternalId` is what one account gives
+/// another so that only it can assume a role. A trace shown to the caller who was denied must
+/// not tell it the value the trust policy expects.
+pub const SECRET_CONDITION_KEYS: &[&str] = &["sts:ExternalId"];
 
 impl Mismatch {
     /// How far the statement got before failing, to pick the statement closest to allowing.
@@ -287,6 +297,30 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Removes the values of [`SECRET_CONDITION_KEYS`] from the trace (what the policy
+    /// expects and what the request sent), so the decision can be shown to anyone who may read
+    /// a decision log. The verdict and which condition failed stay.
+    pub fn redact_secrets(&mut self) {
+        let statements = self
+            .policies
+            .iter_mut()
+            .flat_map(|p| p.statements.iter_mut());
+        for statement in statements {
+            if let Some(Mismatch::Condition(c)) = &mut statement.failed {
+                if SECRET_CONDITION_KEYS
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(&c.key))
+                {
+                    c.expected.clear();
+                    if let Some(values) = &mut c.actual {
+                        values.clear();
+                    }
+                    c.redacted = true;
+                }
+            }
+        }
+    }
+
     /// True for [`Verdict::Allow`].
     pub fn is_allowed(&self) -> bool {
         self.verdict == Verdict::Allow
@@ -568,6 +602,7 @@ fn check_statement(
             expected: condition.values.clone(),
             actual: ctx.get(condition.key_lower()).map(|v| v.values.clone()),
             unresolved_variable,
+            redacted: false,
         })));
     }
     Ok(())

@@ -13,7 +13,7 @@ const MAX_ECHOED_CHARS: usize = 128;
 
 /// Makes a token-supplied string safe to echo in an error or log line: control characters are
 /// escaped and the value is truncated to a bounded length.
-pub(crate) fn sanitize(value: &str) -> String {
+pub fn sanitize(value: &str) -> String {
     let mut out = String::new();
     let mut count = 0;
     for c in value.chars() {

@@ -39,7 +39,7 @@ mod jwt;
 mod source;
 mod verifier;
 
-pub use error::{IssuerError, SourceError, VerifyError};
+pub use error::{sanitize, IssuerError, SourceError, VerifyError};
 pub use issuer::{rsa_thumbprint, BoundObject, Issuer, IssuerConfig, TokenRequest};
 pub use jwt::{token_fingerprint, Algorithm};
 pub use source::{BoxFuture, HttpSource, HttpSourceConfig, JwksSource, StaticSource};

@@ -27,6 +27,12 @@ pub struct VerifierConfig {
     pub max_token_bytes: usize,
     /// Algorithms accepted; defaults to [`Algorithm::ALL`]. HMAC and `none` cannot be added.
     pub algorithms: Vec<Algorithm>,
+    /// Most issuers whose keys are cached at once. Default 256. Beyond it the issuer used
+    /// least recently is forgotten (its next token fetches its keys again), so a caller that
+    /// names ever new issuers cannot grow the cache without bound.
+    pub max_issuers: usize,
+    /// An issuer not used for this long is forgotten when another is added. Default 1 hour.
+    pub idle_issuer_ttl: Duration,
 }
 
 impl Default for VerifierConfig {
@@ -37,6 +43,8 @@ impl Default for VerifierConfig {
             cache_ttl: Duration::from_secs(300),
             max_token_bytes: 20_000,
             algorithms: Algorithm::ALL.to_vec(),
+            max_issuers: 256,
+            idle_issuer_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -94,7 +102,8 @@ struct FetchState {
 pub struct Verifier {
     source: Arc<dyn JwksSource>,
     config: VerifierConfig,
-    issuers: Mutex<HashMap<String, Arc<IssuerCache>>>,
+    /// Each issuer's keys, with when it was last used (for [`VerifierConfig::max_issuers`]).
+    issuers: Mutex<HashMap<String, (Arc<IssuerCache>, Instant)>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -291,9 +300,38 @@ impl Verifier {
         })
     }
 
+    /// The number of issuers whose keys are cached now.
+    pub fn cached_issuers(&self) -> usize {
+        self.issuers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     fn issuer_cache(&self, issuer: &str) -> Arc<IssuerCache> {
+        let now = Instant::now();
         let mut issuers = self.issuers.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(issuers.entry(issuer.to_string()).or_default())
+        if let Some((cache, used)) = issuers.get_mut(issuer) {
+            *used = now;
+            return Arc::clone(cache);
+        }
+        if issuers.len() >= self.config.max_issuers.max(1) {
+            let ttl = self.config.idle_issuer_ttl;
+            issuers.retain(|_, (_, used)| now.duration_since(*used) < ttl);
+        }
+        while issuers.len() >= self.config.max_issuers.max(1) {
+            let oldest = issuers
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(name, _)| name.clone());
+            match oldest {
+                Some(name) => issuers.remove(&name),
+                None => break,
+            };
+        }
+        let cache = Arc::new(IssuerCache::default());
+        issuers.insert(issuer.to_string(), (Arc::clone(&cache), now));
+        cache
     }
 
     /// Returns a key set to verify a token naming `kid`, fetching if the cache is empty, stale,

@@ -1461,3 +1461,44 @@ fn verify_future_is_send_and_types_are_shareable() {
     // The twin runs verification inside multi-threaded hyper services.
     assert_send(&future);
 }
+
+/// Tokens naming ever new issuers cannot grow the verifier's cache past `max_issuers`: the
+/// issuer used least recently is forgotten, and the one in use keeps its keys.
+#[tokio::test]
+async fn the_issuer_cache_is_bounded() {
+    let dir = TempDir::new("bounded");
+    let issuer = new_issuer(&dir, ISS);
+    let source = static_source(ISS, issuer.jwks());
+    let verifier = verifier_with(
+        Arc::clone(&source) as Arc<dyn JwksSource>,
+        VerifierConfig {
+            max_issuers: 4,
+            refresh_interval: Duration::ZERO,
+            ..VerifierConfig::default()
+        },
+    );
+    let token = issuer.mint(&pod_request()).unwrap();
+    verifier.verify(&token, ISS, |a| a == STS).await.unwrap();
+    assert_eq!(source.fetches(), 1);
+    for i in 0..20 {
+        // A token of an issuer the source does not know: its lookup fails, but takes a place.
+        let url = format!("http://issuer.test/id/N{i}");
+        let other = new_issuer(&TempDir::new(&format!("bounded-{i}")), &url);
+        let t = other.mint(&pod_request()).unwrap();
+        let e = verifier.verify(&t, &url, |_| true).await.unwrap_err();
+        assert!(matches!(e, VerifyError::JwksUnavailable(_)), "{e:?}");
+        assert!(
+            verifier.cached_issuers() <= 4,
+            "{}",
+            verifier.cached_issuers()
+        );
+        // The issuer in use keeps its keys: verified without another fetch.
+        verifier.verify(&token, ISS, |a| a == STS).await.unwrap();
+    }
+    assert_eq!(verifier.cached_issuers(), 4);
+    assert_eq!(
+        source.fetches(),
+        1 + 20,
+        "one lookup per new issuer, none for ISS"
+    );
+}

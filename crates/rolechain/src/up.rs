@@ -21,6 +21,10 @@ pub struct UpArgs {
     /// Address to serve the twin on.
     #[arg(long, value_name = "ADDR", default_value_t = twin::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// The URL clients reach the twin at when it is not the listen address (behind a proxy,
+    /// or listening on 0.0.0.0): issuer URLs use it, and the admin endpoints answer its host.
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
     /// A world file (YAML) to seed a new data directory with, instead of the default world.
     #[arg(long, value_name = "FILE")]
     pub world: Option<PathBuf>,
@@ -33,6 +37,19 @@ pub struct UpArgs {
     /// requests per second per calling account, to rehearse throttling. Off by default.
     #[arg(long, value_name = "PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
     pub eks_auth_rate_limit: Option<u32>,
+}
+
+/// `--public-url`: an `http://` or `https://` URL with a host.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| format!("invalid URL '{text}': it must start with http:// or https://"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(format!("invalid URL '{text}': it has no host"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 /// A duration as `--iam-propagation-delay` takes it: a number with `ms`, `s`, `m` or `h`, or
@@ -71,6 +88,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     store.set_iam_propagation_delay(args.iam_propagation_delay);
     let mut config = TwinConfig::default();
     config.listen = args.listen;
+    config.public_url.clone_from(&args.public_url);
     let mut server = TwinServer::bind(config).await?;
     let base_url = server.base_url().to_string();
 

@@ -84,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) decisions: DecisionLog,
     pub(crate) metrics: Metrics,
     pub(crate) readiness: Readiness,
+    /// The `Host` values the admin endpoints answer to ([`admin::AdminHosts`]).
+    pub(crate) admin_hosts: admin::AdminHosts,
 }
 
 struct ReadinessInner {
@@ -326,7 +328,9 @@ impl TwinServer {
         } = self;
         let header_read_timeout = config.header_read_timeout;
         let grace = config.shutdown_grace;
+        let admin_hosts = admin::AdminHosts::new(local_addr, &base_url);
         let shared = Arc::new(Shared {
+            admin_hosts,
             config,
             services,
             streaming,
@@ -397,10 +401,18 @@ impl TwinServer {
 }
 
 fn build_router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/_rolechain/health", get(admin::health))
+    // What a web page must not read through DNS rebinding: answered only under the twin's own
+    // names. Health stays open to probes, whatever name they use.
+    let admin = Router::new()
         .route("/_rolechain/metrics", get(admin::metrics))
         .route("/_rolechain/decisions", get(admin::decisions))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            admin::require_own_host,
+        ));
+    Router::new()
+        .merge(admin)
+        .route("/_rolechain/health", get(admin::health))
         .route(
             "/id/{id}/.well-known/openid-configuration",
             get(admin::discovery),

@@ -76,6 +76,19 @@ fn token_error(e: &oidc::VerifyError) -> AwsError {
     AwsError::new(e.sts_error_code(), e.aws_message(), 400)
 }
 
+/// True when `issuer` (a token's `iss`) is exactly `provider`'s URL: `https://HOST/PATH` as
+/// registered, or its `http://` form when the host is loopback (the twin's own issuers are
+/// served over plain HTTP on loopback, and IAM keeps their providers as `https://`).
+fn is_issuer_of(issuer: &str, provider: &OidcProvider) -> bool {
+    let host_path = provider.url.trim_start_matches("https://");
+    match issuer.strip_prefix("http://") {
+        Some(rest) => {
+            rest == host_path && twin_state::oidc_provider_host_path(issuer) == Some(host_path)
+        }
+        None => issuer == provider.url,
+    }
+}
+
 /// The issuer's host and path, as IAM keys OIDC providers (`oidc-provider/{host/path}`) and
 /// names the trust policy's condition keys (`{host/path}:sub`).
 fn host_path(issuer: &str) -> &str {
@@ -162,7 +175,7 @@ impl Inner {
             return;
         }
         let caller = match issuer {
-            Some(issuer) => format!("web identity token from {issuer}"),
+            Some(issuer) => format!("web identity token from {}", oidc::sanitize(issuer)),
             None => "an unreadable web identity token".to_owned(),
         };
         self.authorizer.decisions().refuse(crate::RefusalRecord {
@@ -203,9 +216,14 @@ impl Inner {
             Err(StateError::NoSuchEntity(_)) => None,
             Err(e) => return Err(store_failure(e)),
         };
-        let Some(provider) = provider else {
+        // Only the provider's own URL is its issuer: `https://HOST/PATH`, or `http://` for the
+        // loopback issuers the twin serves. Variants that name the same provider (a trailing
+        // slash, another scheme) are refused here, before the verifier sees them, so hostile
+        // tokens cannot make it cache keys or fetch discovery documents for them.
+        let Some(provider) = provider.filter(|p| is_issuer_of(&issuer, p)) else {
             return Err(AwsError::invalid_identity_token(format!(
-                "No OpenIDConnect provider found in your account for {issuer}"
+                "No OpenIDConnect provider found in your account for {}",
+                oidc::sanitize(&issuer)
             )));
         };
 

@@ -25,7 +25,8 @@
 //! the order they were initiated, as S3 lists them.
 //!
 //! Every file here is 0600 and every directory 0700 (`private_fs`), like the database beside
-//! them.
+//! them. When the store opens, [`cleanup`] removes what a crash left: received bodies never
+//! adopted, part files and upload directories no upload record owns, bodies no object names.
 //!
 //! Keys are ordered as S3 lists them (by UTF-8 bytes), which is redb's order for `&str`.
 
@@ -42,6 +43,8 @@ use time::OffsetDateTime;
 use crate::error::StateError;
 use crate::ids::IdSource;
 use crate::store::{decode, encode, Store};
+
+pub(crate) mod cleanup;
 
 const BUCKETS: TableDefinition<&'static str, &'static [u8]> = TableDefinition::new("s3_buckets");
 const OBJECTS: TableDefinition<(&'static str, &'static str), &'static [u8]> =

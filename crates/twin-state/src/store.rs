@@ -1102,7 +1102,8 @@ fn check_thumbprints(thumbprints: &[String]) -> Result<()> {
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, in the file `twin-state.redb`. A store
-    /// left by a killed process is recovered to its last committed transaction.
+    /// left by a killed process is recovered to its last committed transaction, and what it
+    /// left among the S3 bodies is removed (see [`buckets`](crate::buckets)).
     ///
     /// The directory and all in it are the owner's only (0700 directories, 0600 files),
     /// whatever the umask: the database holds every secret access key. A directory an older
@@ -1147,6 +1148,7 @@ impl Store {
             session_writes: GroupCommit::default(),
             history: History::default(),
         };
+        crate::buckets::cleanup::remove_leftovers(&store)?;
         Ok(store)
     }
 

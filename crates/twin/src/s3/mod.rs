@@ -44,6 +44,7 @@
 
 mod access;
 mod body;
+mod encoding;
 mod ops;
 
 use std::net::IpAddr;

@@ -1,5 +1,6 @@
 //! The twin's S3 against what broke it: keys XML cannot carry (boto3 and the AWS CLI listing
-//! them, `encoding-type=url` as S3 answers it).
+//! them, `encoding-type=url` as S3 answers it), and uploads slower than the request timeout
+//! (raw HTTP over loopback, sent steadily or stalled).
 //!
 //! The interpreter is `$ROLECHAIN_PYTHON` (with awscli and boto3). Without it the boto3 test
 //! prints a notice and passes, unless `ROLECHAIN_REQUIRE_PEERS=1`.
@@ -8,11 +9,17 @@ mod common;
 mod sts_support;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
 use common::aws_cli::{aws_cli, isolated_python, peers_available, with_credentials, Run};
 use serde_json::Value;
 use sts_support::*;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use twin::{S3Service, TwinConfig};
+use twin_state::BucketError;
 
 async fn start_s3(config: TwinConfig) -> Twin {
     start_configured(config, |server, store, _sts| {
@@ -186,4 +193,134 @@ async fn keys_with_control_characters_list_through_boto3_and_the_cli() {
     ] {
         assert!(listing.contains(key), "{key:?} missing from {listing:?}");
     }
+}
+
+/// The head of a `PUT` of `len` bytes to `path`, signed with `UNSIGNED-PAYLOAD` (so the body
+/// can be sent as it is produced), asking the twin to close the connection after answering.
+fn signed_put_head(twin: &Twin, path: &str, len: usize) -> String {
+    let url = format!("http://{}{path}", twin.addr);
+    let host = twin.addr.to_string();
+    let length = len.to_string();
+    let headers = [
+        ("host", host.as_str()),
+        ("content-length", length.as_str()),
+        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+    ];
+    let identity: Identity = twin.dev_admin.clone().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "PUT",
+        &url,
+        headers.iter().copied(),
+        SignableBody::UnsignedPayload,
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut req = http::Request::builder().method("PUT").uri(path);
+    for (n, v) in headers {
+        req = req.header(n, v);
+    }
+    let mut req = req.body(()).unwrap();
+    instructions.apply_to_request_http1x(&mut req);
+    let mut head = format!("PUT {path} HTTP/1.1\r\n");
+    for (name, value) in req.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    head.push_str("connection: close\r\n\r\n");
+    head
+}
+
+/// Sends `head`, then `pieces` pieces of `piece` bytes `every` apart (stopping early after
+/// `stall_after` pieces, when given, and waiting), and reads the answer: status line and body.
+async fn upload(
+    twin: &Twin,
+    head: &str,
+    pieces: usize,
+    piece: &[u8],
+    every: Duration,
+    stall_after: Option<usize>,
+) -> String {
+    let mut stream = tokio::net::TcpStream::connect(twin.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for i in 0..pieces {
+        if stall_after == Some(i) {
+            break;
+        }
+        tokio::time::sleep(every).await;
+        stream.write_all(piece).await.unwrap();
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn receiving_area_is_empty(twin: &Twin) -> bool {
+    let dir = twin.store.object_bodies().temp_path().unwrap();
+    let dir = dir.parent().unwrap();
+    std::fs::read_dir(dir).unwrap().next().is_none()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_steady_uploads_outlive_the_request_timeout_and_stalls_get_s3s_timeout() {
+    let mut config = TwinConfig::default();
+    config.request_timeout = Duration::from_secs(2);
+    config.body_idle_timeout = Duration::from_secs(1);
+    let twin = start_s3(config).await;
+    twin.store.create_bucket("slow", DEV, "us-east-1").unwrap();
+
+    // 25 pieces of 4 KiB, 200 ms apart: 5 s, over twice the request timeout, never idle 1 s.
+    let piece: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    let started = Instant::now();
+    let head = signed_put_head(&twin, "/slow/steady.bin", 25 * piece.len());
+    let answer = upload(&twin, &head, 25, &piece, Duration::from_millis(200), None).await;
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let meta = twin.store.get_object("slow", "steady.bin").unwrap();
+    let stored =
+        std::fs::read(twin.store.object_bodies().body_path("slow", &meta.body_id)).unwrap();
+    assert_eq!(stored, piece.repeat(25), "stored intact");
+
+    // Three pieces, then nothing: S3's RequestTimeout after the idle second, and nothing kept.
+    let head = signed_put_head(&twin, "/slow/stalled.bin", 25 * piece.len());
+    let started = Instant::now();
+    let answer = upload(
+        &twin,
+        &head,
+        25,
+        &piece,
+        Duration::from_millis(100),
+        Some(3),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("<Code>RequestTimeout</Code>"), "{answer}");
+    assert!(
+        answer.contains("<Message>Your socket connection"),
+        "{answer}"
+    );
+    assert!(
+        answer.to_ascii_lowercase().contains("x-amz-request-id"),
+        "{answer}"
+    );
+    assert!(
+        waited < Duration::from_secs(4),
+        "answered after the idle timeout: {waited:?}"
+    );
+    assert!(matches!(
+        twin.store.get_object("slow", "stalled.bin"),
+        Err(BucketError::NoSuchKey)
+    ));
+    assert!(receiving_area_is_empty(&twin), "a temporary file is left");
 }

@@ -71,7 +71,8 @@ pub(super) fn discard(path: &Path) {
 }
 
 /// The error of a body that could not be read: `s3s`'s own (a payload hash or chunk signature
-/// that does not match) when it is one, else `IncompleteBody`.
+/// that does not match) when it is one, else `IncompleteBody`. (A body ended by the idle
+/// timeout is answered `RequestTimeout` by the service, whatever this says.)
 fn upload_error(e: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
     match e.downcast::<S3Error>() {
         Ok(s3) => *s3,

@@ -25,8 +25,9 @@
 //! the order they were initiated, as S3 lists them.
 //!
 //! Every file here is 0600 and every directory 0700 (`private_fs`), like the database beside
-//! them. When the store opens, [`cleanup`] removes what a crash left: received bodies never
-//! adopted, part files and upload directories no upload record owns, bodies no object names.
+//! them. When the store opens, `buckets::cleanup` removes what a crash left: received bodies
+//! never adopted, part files and upload directories no upload record owns, bodies no object
+//! names.
 //!
 //! Keys are ordered as S3 lists them (by UTF-8 bytes), which is redb's order for `&str`.
 

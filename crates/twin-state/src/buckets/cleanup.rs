@@ -142,7 +142,8 @@ fn entries(dir: &Path) -> io::Result<Vec<(String, bool)>> {
 /// Removes everything in `dir` whose name is not in `keep`.
 fn remove_all_but(dir: &Path, keep: &HashSet<String>) -> io::Result<()> {
     for (name, is_dir) in entries(dir)? {
-        if !(keep.contains(&name) && !is_dir) {
+        // Only files are ever named by a record: a directory here is a leftover.
+        if is_dir || !keep.contains(&name) {
             remove(&dir.join(&name), is_dir)?;
         }
     }

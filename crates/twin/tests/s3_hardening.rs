@@ -76,6 +76,13 @@ show(case="unasked-plain", keys=[o["Key"] for o in tame["Contents"]], encoding=t
 s3.create_multipart_upload(Bucket="odd-keys", Key="up\x01load a+b")
 uploads = s3.list_multipart_uploads(Bucket="odd-keys", EncodingType="url")
 show(case="uploads", keys=[u["Key"] for u in uploads["Uploads"]], encoding=uploads["EncodingType"])
+# Completing it: the Location is a URL, the Key (no EncodingType here) left out.
+upload_id = uploads["Uploads"][0]["UploadId"]
+etag = s3.upload_part(Bucket="odd-keys", Key="up\x01load a+b", UploadId=upload_id, PartNumber=1,
+                      Body=b"part")["ETag"]
+done = s3.complete_multipart_upload(Bucket="odd-keys", Key="up\x01load a+b", UploadId=upload_id,
+                                    MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+show(case="completed", location=done["Location"], key=done.get("Key"))
 try:
     s3.list_multipart_uploads(Bucket="odd-keys", EncodingType="base64")
     show(case="bad-encoding", code=None)
@@ -158,6 +165,9 @@ async fn keys_with_control_characters_list_through_boto3_and_the_cli() {
     let uploads = case("uploads");
     assert_eq!(uploads["encoding"], "url");
     assert_eq!(uploads["keys"], serde_json::json!(["up%01load+a%2Bb"]));
+    let completed = case("completed");
+    assert_eq!(completed["location"], "/odd-keys/up%01load%20a%2Bb");
+    assert_eq!(completed["key"], Value::Null);
     let bad = case("bad-encoding");
     assert_eq!(
         (bad["code"].as_str(), bad["status"].as_u64()),

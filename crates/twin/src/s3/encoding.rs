@@ -85,15 +85,30 @@ fn xml_carries(text: &str) -> bool {
     })
 }
 
+/// `key` as a URL path (`CompleteMultipartUpload`'s `Location`): RFC 3986's unreserved
+/// characters and `/` as they are, every other byte `%XX` (a space is `%20`: in a path `+` is a
+/// plus).
+pub(super) fn path_encode(key: &str) -> String {
+    percent_encode(key, |b| matches!(b, b'-' | b'.' | b'_' | b'~' | b'/'), None)
+}
+
 /// S3's URL encoding of a key (see the module documentation).
 pub(super) fn url_encode(value: &str) -> String {
+    percent_encode(
+        value,
+        |b| matches!(b, b'.' | b'-' | b'_' | b'*' | b'/'),
+        Some('+'),
+    )
+}
+
+/// `value` with ASCII letters, digits and the bytes `kept` allows as they are, a space as
+/// `space` (or `%20`), every other byte as `%XX`.
+fn percent_encode(value: &str, kept: impl Fn(u8) -> bool, space: Option<char>) -> String {
     let mut out = String::with_capacity(value.len());
     for &b in value.as_bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'*' | b'/' => {
-                out.push(char::from(b));
-            }
-            b' ' => out.push('+'),
+            _ if b.is_ascii_alphanumeric() || kept(b) => out.push(char::from(b)),
+            b' ' if space.is_some() => out.extend(space),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789ABCDEF";
                 out.push('%');
@@ -118,6 +133,7 @@ mod tests {
         assert_eq!(url_encode("100%.csv"), "100%25.csv");
         assert_eq!(url_encode("한글/x.txt"), "%ED%95%9C%EA%B8%80/x.txt");
         assert_eq!(url_encode("ctl\u{1}\u{1b}~*"), "ctl%01%1B%7E*");
+        assert_eq!(path_encode("a b+c~/\u{1}é"), "a%20b%2Bc~/%01%C3%A9");
     }
 
     #[test]

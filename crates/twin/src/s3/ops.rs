@@ -12,7 +12,7 @@ use super::access::{
     blocking, bucket_error, bucket_named, bucket_policy, call, copy_source, decide_with_policy,
     internal, request_caller, s3_error, Asked,
 };
-use super::encoding::{echoed_key, KeyEncoding};
+use super::encoding::{echoed_key, path_encode, KeyEncoding};
 use super::{body, CALL};
 use crate::authz::Authorizer;
 
@@ -747,7 +747,7 @@ impl S3 for TwinS3 {
             .store_op(move |store| store.complete_upload(&bucket, &key, &input.upload_id, &parts))
             .await?;
         Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            location: Some(format!("/{}/{}", input.bucket, path_encode(&input.key))),
             bucket: Some(input.bucket),
             key: echoed_key(input.key),
             e_tag: Some(etag(&meta)),

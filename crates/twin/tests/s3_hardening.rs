@@ -333,4 +333,25 @@ async fn slow_steady_uploads_outlive_the_request_timeout_and_stalls_get_s3s_time
         Err(BucketError::NoSuchKey)
     ));
     assert!(receiving_area_is_empty(&twin), "a temporary file is left");
+
+    // A body `s3s` reads whole itself (a bucket policy) is answered the same way.
+    let head = signed_put_head(&twin, "/slow?policy", 400);
+    let answer = upload(
+        &twin,
+        &head,
+        4,
+        b"{\"Version\"",
+        Duration::from_millis(50),
+        Some(1),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("<Code>RequestTimeout</Code>"), "{answer}");
+    assert!(twin
+        .store
+        .get_bucket("slow")
+        .unwrap()
+        .unwrap()
+        .policy
+        .is_none());
 }

@@ -58,6 +58,7 @@ pub(crate) fn with_idle_timeout(body: Body, stall: &BodyStall) -> Body {
         inner: body,
         sleep: Box::pin(tokio::time::sleep(stall.limit)),
         stall: stall.clone(),
+        started: false,
         done: false,
     })
 }
@@ -66,6 +67,10 @@ struct IdleTimeout {
     inner: Body,
     sleep: Pin<Box<Sleep>>,
     stall: BodyStall,
+    /// Whether the body has been asked for a frame yet. The clock starts then, not when the
+    /// request arrived: a client that sent `Expect: 100-continue` sends nothing until the
+    /// service first reads (hyper answers `100 Continue` then).
+    started: bool,
     /// Ended (by the client or the timeout): no timer runs after the end.
     done: bool,
 }
@@ -81,6 +86,11 @@ impl HttpBody for IdleTimeout {
         let this = &mut *self;
         if this.done {
             return Poll::Ready(None);
+        }
+        if !this.started {
+            this.started = true;
+            let limit = this.stall.limit;
+            this.sleep.as_mut().reset(Instant::now() + limit);
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -161,5 +171,19 @@ mod tests {
         let err = body.collect().await.unwrap_err();
         assert!(stall.happened());
         assert!(err.to_string().contains("no request body bytes"), "{err}");
+
+        // The clock starts at the first read, not before: a client waiting for `100 Continue`
+        // sends its first byte only after the service has begun to read.
+        let stall = BodyStall::new(Duration::from_millis(150));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
+        let inner = Body::new(http_body_util::StreamBody::new(tokio_stream_from(rx)));
+        let body = with_idle_timeout(inner, &stall);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"late")))).await;
+        });
+        assert_eq!(body.collect().await.unwrap().to_bytes().len(), 4);
+        assert!(!stall.happened());
     }
 }

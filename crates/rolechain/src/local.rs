@@ -53,12 +53,27 @@ pub fn write_issuer_record(dir: &Path, record: &IssuerRecord) -> anyhow::Result<
 
 /// Creates the data directory (0700) and closes up what an older version left open (0755
 /// directories, 0644 files) outside the store, which tightens its own directory when it opens.
+///
+/// The issuers' key files are left to the issuer, which refuses one others could read rather
+/// than trust it (older versions wrote them 0600 too).
 pub fn prepare_data_dir(data_dir: &Path) -> anyhow::Result<()> {
+    let closing = |path: &Path| format!("closing up {}", path.display());
     private_fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    for sub in ["oidc", "aws"] {
-        let dir = data_dir.join(sub);
-        private_fs::tighten_tree(&dir).with_context(|| format!("closing up {}", dir.display()))?;
+    let aws = data_dir.join("aws");
+    private_fs::tighten_tree(&aws).with_context(|| closing(&aws))?;
+    let oidc = data_dir.join("oidc");
+    if !oidc.is_dir() {
+        return Ok(());
+    }
+    private_fs::create_dir_all(&oidc).with_context(|| closing(&oidc))?;
+    for entry in std::fs::read_dir(&oidc).with_context(|| closing(&oidc))? {
+        let issuer = entry.with_context(|| closing(&oidc))?.path();
+        if issuer.is_dir() {
+            private_fs::create_dir_all(&issuer).with_context(|| closing(&issuer))?;
+            let record = issuer.join("issuer.json");
+            private_fs::tighten_tree(&record).with_context(|| closing(&record))?;
+        }
     }
     Ok(())
 }

@@ -2,7 +2,6 @@
 //! documents, and Kubernetes projected service-account tokens.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -223,58 +222,21 @@ fn from_pem(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(body).ok()
 }
 
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
+/// Refuses a key file others could read: a key copied in with a loose mode is not trusted.
 fn check_private_file(path: &Path) -> Result<(), IssuerError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = fs::metadata(path)
-        .map_err(io_error(path))?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode & 0o077 != 0 {
+    if !private_fs::is_private(path).map_err(io_error(path))? {
         return Err(IssuerError::InsecurePermissions {
             path: path.to_path_buf(),
-            mode,
+            mode: private_fs::mode(path).map_err(io_error(path))? & 0o777,
         });
     }
     Ok(())
 }
 
-#[cfg(not(unix))]
-fn check_private_file(_path: &Path) -> Result<(), IssuerError> {
-    Ok(())
-}
-
-/// Writes `contents` to `path` atomically (temp file + rename) with mode 0600 from the start,
-/// so the key is never briefly world-readable nor half-written after a crash.
+/// Writes `contents` to `path` atomically with mode 0600 from the start, so the key is never
+/// briefly world-readable nor half-written after a crash.
 fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), IssuerError> {
-    let tmp = path.with_extension("pem.tmp");
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).map_err(io_error(&tmp))?;
-    file.write_all(contents).map_err(io_error(&tmp))?;
-    file.sync_all().map_err(io_error(&tmp))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io_error(path))
+    private_fs::write_atomic(path, contents).map_err(io_error(path))
 }
 
 /// The keys in `dir`, oldest first.
@@ -361,7 +323,7 @@ impl Issuer {
             ));
         }
         let dir = config.key_dir;
-        create_private_dir(&dir).map_err(io_error(&dir))?;
+        private_fs::create_dir_all(&dir).map_err(io_error(&dir))?;
 
         let seen = dir_modified(&dir);
         let keys = read_keys(&dir)?;

@@ -4,10 +4,12 @@
 //! <data-dir>/state/          the twin's redb store (one process at a time)
 //! <data-dir>/oidc/<cluster>/ one directory per local cluster issuer:
 //!     issuer.json            the cluster's name, account, region and issuer URL
-//!     keys/                  the issuer's signing keys (0700, files 0600)
+//!     keys/                  the issuer's signing keys
 //! <data-dir>/aws/config      AWS CLI/SDK profiles, one per account alias, pointing at the twin
-//! <data-dir>/aws/credentials the admin access keys of each account (0600)
+//! <data-dir>/aws/credentials the admin access keys of each account
 //! ```
+//!
+//! Everything in it is the owner's only: directories 0700, files 0600 (`private_fs`).
 //!
 //! The issuer directories are plain files so that `cluster token` works while `up` holds the
 //! store's lock.
@@ -45,10 +47,35 @@ pub fn key_dir(issuer_dir: &Path) -> PathBuf {
 }
 
 pub fn write_issuer_record(dir: &Path, record: &IssuerRecord) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("issuer.json");
     let text = serde_json::to_string_pretty(record)?;
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    write_private(&dir.join("issuer.json"), &text)
+}
+
+/// Creates the data directory (0700) and closes up what an older version left open (0755
+/// directories, 0644 files) outside the store, which tightens its own directory when it opens.
+///
+/// The issuers' key files are left to the issuer, which refuses one others could read rather
+/// than trust it (older versions wrote them 0600 too).
+pub fn prepare_data_dir(data_dir: &Path) -> anyhow::Result<()> {
+    let closing = |path: &Path| format!("closing up {}", path.display());
+    private_fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let aws = data_dir.join("aws");
+    private_fs::tighten_tree(&aws).with_context(|| closing(&aws))?;
+    let oidc = data_dir.join("oidc");
+    if !oidc.is_dir() {
+        return Ok(());
+    }
+    private_fs::create_dir_all(&oidc).with_context(|| closing(&oidc))?;
+    for entry in std::fs::read_dir(&oidc).with_context(|| closing(&oidc))? {
+        let issuer = entry.with_context(|| closing(&oidc))?.path();
+        if issuer.is_dir() {
+            private_fs::create_dir_all(&issuer).with_context(|| closing(&issuer))?;
+            let record = issuer.join("issuer.json");
+            private_fs::tighten_tree(&record).with_context(|| closing(&record))?;
+        }
+    }
+    Ok(())
 }
 
 /// The issuer directories of local clusters named `cluster` (optionally in `account`).
@@ -83,32 +110,13 @@ pub fn find_issuers(
     Ok(found)
 }
 
-/// Writes `path` readable by the owner only: these files hold secret keys.
+/// Writes `path` readable by the owner only (0600, in 0700 directories): these files hold
+/// secret keys, or say where they are.
 pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
+        private_fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    #[cfg(unix)]
-    {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        use std::os::unix::fs::PermissionsExt as _;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        // An existing file keeps its old mode on open; make sure it is private.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-    }
+    private_fs::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -75,8 +75,7 @@ fn parse_delay(text: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    local::prepare_data_dir(&args.data_dir)?;
     let store = Arc::new(
         Store::open(local::state_dir(&args.data_dir)).with_context(|| {
             format!(

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -124,28 +123,8 @@ struct Admin {
 
 impl Admin {
     fn from_credentials_file(up: &Up) -> Admin {
-        let text = std::fs::read_to_string(up.data_dir.join("aws/credentials")).unwrap();
-        let section = text
-            .split("\n[")
-            .find(|s| s.trim_start_matches('[').starts_with("default]"))
-            .unwrap_or_else(|| panic!("no [default] profile in {text}"));
-        let value = |key: &str| {
-            section
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|rest| rest.trim_start().strip_prefix('='))
-                .map(|v| v.trim().to_string())
-                .unwrap_or_else(|| panic!("no {key} in {section}"))
-        };
-        let creds = Credentials::new(
-            value("aws_access_key_id"),
-            value("aws_secret_access_key"),
-            None,
-            None,
-            "rolechain-up",
-        );
         Admin {
-            identity: creds.into(),
+            identity: support::default_credentials(&up.data_dir).into(),
         }
     }
 }

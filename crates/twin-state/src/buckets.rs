@@ -24,6 +24,11 @@
 //! commit. Upload ids begin with the time they were made in hex, so an object's uploads list in
 //! the order they were initiated, as S3 lists them.
 //!
+//! Every file here is 0600 and every directory 0700 (`private_fs`), like the database beside
+//! them. When the store opens, `buckets::cleanup` removes what a crash left: received bodies
+//! never adopted, part files and upload directories no upload record owns, bodies no object
+//! names.
+//!
 //! Keys are ordered as S3 lists them (by UTF-8 bytes), which is redb's order for `&str`.
 
 use std::collections::BTreeMap;
@@ -39,6 +44,8 @@ use time::OffsetDateTime;
 use crate::error::StateError;
 use crate::ids::IdSource;
 use crate::store::{decode, encode, Store};
+
+pub(crate) mod cleanup;
 
 const BUCKETS: TableDefinition<&'static str, &'static [u8]> = TableDefinition::new("s3_buckets");
 const OBJECTS: TableDefinition<(&'static str, &'static str), &'static [u8]> =
@@ -328,7 +335,7 @@ impl ObjectBodies {
     /// When the directory cannot be created or no random id is available.
     pub fn temp_path(&self) -> crate::Result<PathBuf> {
         let dir = self.root.join(RECEIVING_DIR);
-        std::fs::create_dir_all(&dir)?;
+        private_fs::create_dir_all(&dir)?;
         Ok(dir.join(IdSource::Os.lowercase_id("upload-", 24)?))
     }
 
@@ -361,7 +368,7 @@ impl ObjectBodies {
     /// Writes `content` as a new body of `bucket` (for seeding), returning its id, size and MD5.
     fn write_whole(&self, bucket: &str, content: &[u8]) -> crate::Result<(String, u64, String)> {
         let temp = self.temp_path()?;
-        let mut file = File::create(&temp)?;
+        let mut file = private_fs::create_file(&temp)?;
         file.write_all(content)?;
         file.sync_all()?;
         drop(file);
@@ -388,7 +395,9 @@ pub fn hex_lower(bytes: &[u8]) -> String {
 /// Moves `temp` (flushed to disk) into `dir` under a fresh id beginning with `prefix`, and makes
 /// the rename durable.
 fn adopt_into(dir: &Path, temp: &Path, prefix: &str) -> crate::Result<String> {
-    std::fs::create_dir_all(dir)?;
+    private_fs::create_dir_all(dir)?;
+    // The caller wrote `temp`; what the store keeps is 0600 whoever created it.
+    private_fs::make_file_private(temp)?;
     let id = IdSource::Os.lowercase_id(prefix, 24)?;
     std::fs::rename(temp, dir.join(&id))?;
     sync_dir(dir)?;
@@ -1171,7 +1180,7 @@ impl Store {
         let bodies = self.object_bodies();
         let temp = bodies.temp_path()?;
         let assembled = (|| -> std::io::Result<u64> {
-            let mut out = File::create(&temp)?;
+            let mut out = private_fs::create_file(&temp)?;
             let mut size = 0;
             for part in &chosen {
                 let mut from = File::open(bodies.part_path(upload_id, &part.body_id))?;

@@ -1102,11 +1102,23 @@ fn check_thumbprints(thumbprints: &[String]) -> Result<()> {
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, in the file `twin-state.redb`. A store
-    /// left by a killed process is recovered to its last committed transaction.
+    /// left by a killed process is recovered to its last committed transaction, and what it
+    /// left among the S3 bodies is removed (see [`buckets`](crate::buckets)).
+    ///
+    /// The directory and all in it are the owner's only (0700 directories, 0600 files),
+    /// whatever the umask: the database holds every secret access key. A directory an older
+    /// version left more open is closed up here.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)?;
+        private_fs::create_dir_all(dir)?;
+        // One walk per open: cheap beside reading the database, and it leaves nothing of an
+        // older layout readable (bodies, parts, the database itself).
+        private_fs::tighten_tree(dir)?;
         let path = dir.join(FILE_NAME);
+        // Created 0600 before redb opens it (redb would create it by the umask).
+        let mut options = private_fs::file_options();
+        options.truncate(false);
+        drop(options.open(&path)?);
         let db = Database::create(&path)?;
         let txn = db.begin_write()?;
         {
@@ -1130,12 +1142,14 @@ impl Store {
             }
         }
         txn.commit()?;
-        Ok(Store {
+        let store = Store {
             db,
             path,
             session_writes: GroupCommit::default(),
             history: History::default(),
-        })
+        };
+        crate::buckets::cleanup::remove_leftovers(&store)?;
+        Ok(store)
     }
 
     /// The database file.

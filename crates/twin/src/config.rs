@@ -27,8 +27,14 @@ pub struct TwinConfig {
     pub public_url: Option<String>,
     /// Largest API request body, unless the service says otherwise. Default 1 MiB.
     pub max_body_bytes: usize,
-    /// Longest time one request may take, reading its body included. Default 30 s.
+    /// Longest time one request to a buffered service (IAM, STS, EKS) may take, reading its
+    /// body included. Default 30 s. Streamed requests (S3) are not bound by it: an upload may
+    /// take as long as its bytes keep coming (see [`body_idle_timeout`](Self::body_idle_timeout)).
     pub request_timeout: Duration,
+    /// Longest pause between the bytes of a streamed request body (S3 uploads and parts); a
+    /// longer one ends the request with the service's timeout error (S3's `400
+    /// RequestTimeout`), leaving nothing stored. Default 30 s.
+    pub body_idle_timeout: Duration,
     /// Longest time a client may take to send a request's headers, so idle or slow-loris
     /// connections do not pin tasks. Default 10 s.
     pub header_read_timeout: Duration,
@@ -46,6 +52,7 @@ impl Default for TwinConfig {
             public_url: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             decision_log_capacity: 1000,

@@ -13,6 +13,11 @@ use crate::front_door_errors::{error_response, Shape};
 use crate::server::{RequestMeta, RouteInfo, Shared};
 use crate::service::{ApiAction, ApiRequest};
 
+/// Set (in the request's extensions) once the request is handed to a streaming service, which
+/// the request timeout then no longer bounds.
+#[derive(Clone, Default)]
+pub(crate) struct Streamed(pub(crate) Arc<std::sync::atomic::AtomicBool>);
+
 /// The `service` label of requests that never reached a service handler.
 pub(crate) const UNKNOWN: &str = "unknown";
 
@@ -30,7 +35,7 @@ pub(crate) async fn unsigned(State(shared): State<Arc<Shared>>, req: Request) ->
             .find(|s| s.serves_anonymous())
             .cloned();
         if let Some(service) = anonymous {
-            return stream(service, req).await;
+            return stream(&shared, service, req).await;
         }
     }
     let wanted = shared
@@ -184,9 +189,18 @@ fn is_form(headers: &http::HeaderMap) -> bool {
         })
 }
 
-/// Hands a request with its body unread to a [`StreamingService`](crate::StreamingService).
-async fn stream(service: Arc<dyn crate::StreamingService>, req: Request) -> Response {
+/// Hands a request with its body unread to a [`StreamingService`](crate::StreamingService):
+/// from here the request timeout no longer applies, the body's idle timeout does.
+async fn stream(
+    shared: &Shared,
+    service: Arc<dyn crate::StreamingService>,
+    req: Request,
+) -> Response {
     let meta = request_meta(req.extensions());
+    if let Some(streamed) = req.extensions().get::<Streamed>() {
+        streamed.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    let stall = crate::BodyStall::new(shared.config.body_idle_timeout);
     let name = service.signing_name();
     if is_form_upload(&req) {
         // A browser-form upload (S3's PostObject) carries its signature inside the body, where
@@ -202,12 +216,14 @@ async fn stream(service: Arc<dyn crate::StreamingService>, req: Request) -> Resp
         );
         return route(resp, name, UNKNOWN);
     }
+    let req = req.map(|body| crate::idle_body::with_idle_timeout(body, &stall));
     let resp = service
         .handle(crate::StreamRequest {
             request: req,
             source_ip: meta.peer.ip(),
             request_id: meta.request_id,
             received_at: meta.received_at,
+            body_stall: stall,
         })
         .await;
     route_answered(resp, name)
@@ -274,7 +290,7 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
             let resp = s3_region_error(&scope.region, auth_location, &meta.request_id);
             return route(resp, name, UNKNOWN);
         }
-        return stream(service, Request::from_parts(parts, body)).await;
+        return stream(shared, service, Request::from_parts(parts, body)).await;
     }
     let Some(service) = shared.services.get(scope.service.as_str()).cloned() else {
         let resp = unknown_service(shared, &scope.service, &meta.request_id);

@@ -27,7 +27,7 @@
 //! | credential scope names a service with no registered handler | `400 InvalidAction`, the message naming the service and the ones served (AWS has no code for "this endpoint serves other services"; `InvalidAction` is the common Query error every SDK treats as a non-retryable client error) |
 //! | body over the limit ([`TwinConfig::max_body_bytes`], 1 MiB, or the service's own) | `413 RequestEntityTooLarge`, connection closed |
 //! | body cut short | `400 IncompleteBody` |
-//! | request over [`TwinConfig::request_timeout`] | `503 ServiceUnavailable` |
+//! | request over [`TwinConfig::request_timeout`] (buffered services; a streamed body has [`TwinConfig::body_idle_timeout`] between its bytes instead, answered by the service: S3's `400 RequestTimeout`) | `503 ServiceUnavailable` |
 //!
 //! Key lookup and signature verification are the handler's, through
 //! [`ApiRequest::authenticate`] and an [`Authenticator`]; every response carries
@@ -76,6 +76,7 @@ pub mod eks;
 mod front_door;
 mod front_door_errors;
 pub mod iam_service;
+mod idle_body;
 mod ids;
 mod issuers;
 mod metrics;
@@ -93,6 +94,7 @@ pub use decisions::{
 };
 pub use eks::{EksAuthConfig, EksAuthService, EksService};
 pub use iam_service::IamService;
+pub use idle_body::{BodyIdle, BodyStall};
 pub use ids::log_fingerprint;
 pub use issuers::{
     derive_issuer_id, is_valid_issuer_id, issuer_url, IssuerRegistry, IssuerRegistryError,

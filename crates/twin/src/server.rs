@@ -467,6 +467,8 @@ async fn dispatch(
         received_at: OffsetDateTime::now_utc(),
     });
 
+    let streamed = front_door::Streamed::default();
+    req.extensions_mut().insert(streamed.clone());
     let timeout = shared.config.request_timeout;
     let work = async {
         if signed {
@@ -478,13 +480,22 @@ async fn dispatch(
             }
         }
     };
-    let mut resp = match tokio::time::timeout(timeout, work)
-        .instrument(span.clone())
-        .await
-    {
-        Ok(resp) => resp,
-        Err(_) => front_door::timed_out(&request_id, timeout),
+    // A request handed to a streaming service (an S3 upload) runs as long as its body keeps
+    // coming; the service's body idle timeout bounds it instead.
+    let bounded = async {
+        tokio::pin!(work);
+        tokio::select! {
+            resp = &mut work => resp,
+            () = tokio::time::sleep(timeout) => {
+                if streamed.0.load(Ordering::SeqCst) {
+                    work.await
+                } else {
+                    front_door::timed_out(&request_id, timeout)
+                }
+            }
+        }
     };
+    let mut resp = bounded.instrument(span.clone()).await;
 
     let route = resp
         .extensions()

@@ -173,7 +173,10 @@ impl ApiRequest {
 ///
 /// The front door routes to it by the credential scope's service as it does for an
 /// [`AwsService`], but neither buffers the body nor applies the body limit; the service
-/// verifies the signature itself. With [`serves_anonymous`](Self::serves_anonymous), unsigned
+/// verifies the signature itself. Nor does the request timeout apply once the request is
+/// handed over: the body ends with an error after
+/// [`TwinConfig::body_idle_timeout`](crate::TwinConfig::body_idle_timeout) without bytes
+/// instead ([`StreamRequest::body_stall`]). With [`serves_anonymous`](Self::serves_anonymous), unsigned
 /// requests that are not Query-protocol calls reach it too (S3 decides anonymous access by
 /// bucket policy).
 pub trait StreamingService: Send + Sync + 'static {
@@ -205,6 +208,10 @@ pub struct StreamRequest {
     pub request_id: String,
     /// When the twin received the request.
     pub received_at: OffsetDateTime,
+    /// Set when the body was ended because the client paused longer than
+    /// [`TwinConfig::body_idle_timeout`](crate::TwinConfig::body_idle_timeout) (the body then
+    /// fails with [`BodyIdle`](crate::BodyIdle)): answer with the protocol's timeout error.
+    pub body_stall: crate::BodyStall,
 }
 
 impl std::fmt::Debug for StreamRequest {

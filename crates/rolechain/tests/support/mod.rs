@@ -78,9 +78,32 @@ impl Up {
     /// directory must serve where the clusters' issuers were created.
     pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Up {
         let data = data_dir.display().to_string();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rolechain"))
-            .args(["up", "--data-dir", &data, "--listen", listen])
-            .args(extra)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rolechain"));
+        cmd.args(["up", "--data-dir", &data, "--listen", listen])
+            .args(extra);
+        Up::spawn(cmd, data_dir)
+    }
+
+    /// [`start_on`](Self::start_on) run by `sh` after `umask UMASK`, as a user's shell would
+    /// start it: what `up` creates must not depend on the umask.
+    pub fn start_with_umask(data_dir: &Path, listen: &str, umask: &str) -> Up {
+        let data = data_dir.display().to_string();
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            &format!("umask {umask} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_rolechain"),
+            "up",
+            "--data-dir",
+            &data,
+            "--listen",
+            listen,
+        ]);
+        Up::spawn(cmd, data_dir)
+    }
+
+    fn spawn(mut cmd: Command, data_dir: &Path) -> Up {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -223,6 +246,30 @@ pub fn cluster_token(data_dir: &Path, service_account: &str, extra: &[&str]) -> 
     let out = rolechain(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out).trim().to_string()
+}
+
+/// The `[default]` profile's keys in the `aws/credentials` file `up` wrote in `data_dir`.
+pub fn default_credentials(data_dir: &Path) -> aws_credential_types::Credentials {
+    let text = std::fs::read_to_string(data_dir.join("aws/credentials")).unwrap();
+    let section = text
+        .split("\n[")
+        .find(|s| s.trim_start_matches('[').starts_with("default]"))
+        .unwrap_or_else(|| panic!("no [default] profile in {text}"));
+    let value = |key: &str| {
+        section
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.trim_start().strip_prefix('='))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {key} in {section}"))
+    };
+    aws_credential_types::Credentials::new(
+        value("aws_access_key_id"),
+        value("aws_secret_access_key"),
+        None,
+        None,
+        "rolechain-up",
+    )
 }
 
 /// The JSON an AWS CLI call printed, asserting it succeeded (`null` for no output).

@@ -39,7 +39,9 @@ impl Drop for TempGuard {
 /// verify) leaves no file.
 pub(super) async fn receive(body: Option<StreamingBlob>, path: PathBuf) -> S3Result<Received> {
     let mut guard = TempGuard(Some(path.clone()));
-    let mut file = tokio::fs::File::create(&path)
+    // 0600 like every file of the store (`private_fs`), whatever the umask.
+    let mut file = tokio::fs::OpenOptions::from(private_fs::file_options())
+        .open(&path)
         .await
         .map_err(|e| internal(&e))?;
     let mut md5 = Md5::new();
@@ -69,7 +71,8 @@ pub(super) fn discard(path: &Path) {
 }
 
 /// The error of a body that could not be read: `s3s`'s own (a payload hash or chunk signature
-/// that does not match) when it is one, else `IncompleteBody`.
+/// that does not match) when it is one, else `IncompleteBody`. (A body ended by the idle
+/// timeout is answered `RequestTimeout` by the service, whatever this says.)
 fn upload_error(e: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
     match e.downcast::<S3Error>() {
         Ok(s3) => *s3,
@@ -154,7 +157,7 @@ pub(super) fn copy_range(
     let mut from = std::fs::File::open(source)?;
     from.seek(std::io::SeekFrom::Start(range.start))?;
     let mut from = from.take(range.end - range.start);
-    let mut to = std::fs::File::create(&dest)?;
+    let mut to = private_fs::create_file(&dest)?;
     let mut md5 = Md5::new();
     let mut size: u64 = 0;
     let mut buf = vec![0u8; READ_CHUNK];

@@ -44,6 +44,7 @@
 
 mod access;
 mod body;
+mod encoding;
 mod ops;
 
 use std::net::IpAddr;
@@ -132,6 +133,21 @@ fn error_response(code: s3s::S3ErrorCode, message: &str, request_id: &str) -> Re
             resp
         }
     }
+}
+
+/// S3's answer to a body that stopped arriving for longer than the idle timeout. The rest of
+/// the body may still come: the connection is closed after the answer.
+fn request_timeout(request_id: &str) -> Response {
+    let mut resp = error_response(
+        s3s::S3ErrorCode::RequestTimeout,
+        "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+        request_id,
+    );
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 /// Errors `s3s` answers by itself (authentication, parsing) carry a code but no message or
@@ -237,6 +253,9 @@ impl StreamingService for S3Service {
                 .scope(Arc::clone(&call), self.inner.call(request))
                 .await;
             let mut resp = match result {
+                // However `s3s` reported the failed body (an upload's, an XML document's), the
+                // client paused too long: S3's answer to that.
+                _ if req.body_stall.happened() => request_timeout(&req.request_id),
                 Ok(resp) => with_error_details(resp.map(Body::new), &req.request_id).await,
                 Err(e) => {
                     tracing::error!(error = ?e, "s3 request failed");

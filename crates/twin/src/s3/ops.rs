@@ -12,6 +12,7 @@ use super::access::{
     blocking, bucket_error, bucket_named, bucket_policy, call, copy_source, decide_with_policy,
     internal, request_caller, s3_error, Asked,
 };
+use super::encoding::{echoed_key, path_encode, KeyEncoding};
 use super::{body, CALL};
 use crate::authz::Authorizer;
 
@@ -288,11 +289,13 @@ fn record_part(
 }
 
 /// A listing's common prefixes as S3 shows them (absent when there are none).
-fn common_prefixes(prefixes: Vec<String>) -> Option<Vec<dto::CommonPrefix>> {
+fn common_prefixes(prefixes: &[String], encoding: KeyEncoding) -> Option<Vec<dto::CommonPrefix>> {
     (!prefixes.is_empty()).then(|| {
         prefixes
-            .into_iter()
-            .map(|p| dto::CommonPrefix { prefix: Some(p) })
+            .iter()
+            .map(|p| dto::CommonPrefix {
+                prefix: Some(encoding.field(p)),
+            })
             .collect()
     })
 }
@@ -576,12 +579,24 @@ impl S3 for TwinS3 {
             .then(|| listing.last.clone())
             .flatten()
             .map(|last| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last));
+        // Continuation tokens are base64url, XML-safe and opaque: S3 encodes neither.
+        let encoding = KeyEncoding::choose(
+            input.encoding_type.as_ref(),
+            listing
+                .objects
+                .iter()
+                .map(|o| o.key.as_str())
+                .chain(listing.common_prefixes.iter().map(String::as_str))
+                .chain(input.prefix.as_deref())
+                .chain(input.delimiter.as_deref())
+                .chain(input.start_after.as_deref()),
+        )?;
         let contents = listing
             .objects
             .iter()
             .map(|o| dto::Object {
                 e_tag: Some(etag(o)),
-                key: Some(o.key.clone()),
+                key: Some(encoding.field(&o.key)),
                 last_modified: Some(o.last_modified.into()),
                 size: i64::try_from(o.size).ok(),
                 storage_class: Some(dto::ObjectStorageClass::from_static(
@@ -592,16 +607,17 @@ impl S3 for TwinS3 {
             .collect();
         Ok(S3Response::new(dto::ListObjectsV2Output {
             name: Some(input.bucket),
-            prefix: input.prefix,
-            delimiter: input.delimiter,
+            prefix: encoding.opt(input.prefix),
+            delimiter: encoding.opt(input.delimiter),
+            encoding_type: encoding.encoding_type(),
             max_keys: Some(max_keys),
             key_count: i32::try_from(key_count).ok(),
             is_truncated: Some(listing.truncated),
             continuation_token: input.continuation_token,
             next_continuation_token: next,
-            start_after: input.start_after,
+            start_after: encoding.opt(input.start_after),
             contents: Some(contents),
-            common_prefixes: common_prefixes(listing.common_prefixes),
+            common_prefixes: common_prefixes(&listing.common_prefixes, encoding),
             ..Default::default()
         }))
     }
@@ -625,7 +641,7 @@ impl S3 for TwinS3 {
             .await?;
         Ok(S3Response::new(dto::CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
-            key: Some(input.key),
+            key: echoed_key(input.key),
             upload_id: Some(created.upload_id),
             ..Default::default()
         }))
@@ -731,9 +747,9 @@ impl S3 for TwinS3 {
             .store_op(move |store| store.complete_upload(&bucket, &key, &input.upload_id, &parts))
             .await?;
         Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            location: Some(format!("/{}/{}", input.bucket, path_encode(&input.key))),
             bucket: Some(input.bucket),
-            key: Some(input.key),
+            key: echoed_key(input.key),
             e_tag: Some(etag(&meta)),
             ..Default::default()
         }))
@@ -795,7 +811,7 @@ impl S3 for TwinS3 {
             .collect();
         Ok(S3Response::new(dto::ListPartsOutput {
             bucket: Some(input.bucket),
-            key: Some(input.key),
+            key: echoed_key(input.key),
             upload_id: Some(input.upload_id),
             initiator: Some(initiator(&listing.upload)),
             owner: Some(owner(&listing.upload.owner)),
@@ -832,13 +848,25 @@ impl S3 for TwinS3 {
                 )
             })
             .await?;
+        let encoding = KeyEncoding::choose(
+            input.encoding_type.as_ref(),
+            listing
+                .uploads
+                .iter()
+                .map(|u| u.key.as_str())
+                .chain(listing.common_prefixes.iter().map(String::as_str))
+                .chain(input.prefix.as_deref())
+                .chain(input.delimiter.as_deref())
+                .chain(input.key_marker.as_deref())
+                .chain(listing.next_key_marker.as_deref()),
+        )?;
         let uploads = listing
             .uploads
             .iter()
             .map(|u| dto::MultipartUpload {
                 initiated: Some(u.initiated.into()),
                 initiator: Some(initiator(u)),
-                key: Some(u.key.clone()),
+                key: Some(encoding.field(&u.key)),
                 owner: Some(owner(&u.owner)),
                 storage_class: Some(standard()),
                 upload_id: Some(u.upload_id.clone()),
@@ -847,16 +875,17 @@ impl S3 for TwinS3 {
             .collect();
         Ok(S3Response::new(dto::ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
-            prefix: input.prefix,
-            delimiter: input.delimiter,
-            key_marker: input.key_marker,
+            prefix: encoding.opt(input.prefix),
+            delimiter: encoding.opt(input.delimiter),
+            encoding_type: encoding.encoding_type(),
+            key_marker: encoding.opt(input.key_marker),
             upload_id_marker: input.upload_id_marker,
-            next_key_marker: listing.next_key_marker,
+            next_key_marker: encoding.opt(listing.next_key_marker),
             next_upload_id_marker: listing.next_upload_id_marker,
             max_uploads: Some(max_uploads),
             is_truncated: Some(listing.truncated),
             uploads: Some(uploads),
-            common_prefixes: common_prefixes(listing.common_prefixes),
+            common_prefixes: common_prefixes(&listing.common_prefixes, encoding),
             ..Default::default()
         }))
     }
@@ -886,7 +915,7 @@ impl S3 for TwinS3 {
                     if object.version_id.as_deref().is_some_and(|v| v != "null") {
                         errors.push(dto::Error {
                             code: Some("NoSuchVersion".to_string()),
-                            key: Some(object.key),
+                            key: echoed_key(object.key),
                             message: Some("The specified version does not exist.".to_string()),
                             version_id: object.version_id,
                         });
@@ -906,7 +935,7 @@ impl S3 for TwinS3 {
                         Err(e) if *e.code() == S3ErrorCode::AccessDenied => {
                             errors.push(dto::Error {
                                 code: Some("AccessDenied".to_string()),
-                                key: Some(object.key),
+                                key: echoed_key(object.key),
                                 message: Some("Access Denied".to_string()),
                                 version_id: None,
                             });
@@ -923,7 +952,7 @@ impl S3 for TwinS3 {
         let deleted = deleted
             .into_iter()
             .map(|key| dto::DeletedObject {
-                key: Some(key),
+                key: echoed_key(key),
                 ..Default::default()
             })
             .collect();

@@ -93,8 +93,16 @@ pub async fn start() -> Twin {
 /// [`start`], with `more` registering further services (IAM, EKS, EKS Auth) on the server
 /// before it serves, given the store and the STS service.
 pub async fn start_with(more: impl FnOnce(&mut TwinServer, &Arc<Store>, &StsService)) -> Twin {
+    start_configured(TwinConfig::default(), more).await
+}
+
+/// [`start_with`] on a server with `config` (its listen address replaced by a free loopback
+/// port).
+pub async fn start_configured(
+    mut config: TwinConfig,
+    more: impl FnOnce(&mut TwinServer, &Arc<Store>, &StsService),
+) -> Twin {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = TwinConfig::default();
     config.listen = "127.0.0.1:0".parse().unwrap();
     let mut server = TwinServer::bind(config).await.unwrap();
     let store = Arc::new(Store::open(dir.path().join("state")).unwrap());

@@ -30,6 +30,7 @@ use std::borrow::Cow;
 /// | [`missing_action`](Self::missing_action) | `MissingAction` | 400 | Sender | AWS common errors |
 /// | [`invalid_parameter_value`](Self::invalid_parameter_value) | `InvalidParameterValue` | 400 | Sender | AWS common errors |
 /// | [`malformed_query_string`](Self::malformed_query_string) | `MalformedQueryString` | 404 | Sender | AWS common errors (404 is what that page documents) |
+/// | [`malformed_input`](Self::malformed_input) | `MalformedInput` | 400 | Sender | what Coral's Query services answer for a list index that is not valid (`0 is not a valid index`, seen from SQS) |
 /// | [`internal_failure`](Self::internal_failure) | `InternalFailure` | 500 | Receiver | AWS common errors |
 /// | [`service_unavailable`](Self::service_unavailable) | `ServiceUnavailable` | 503 | Receiver | AWS common errors |
 /// | [`throttling`](Self::throttling) | `Throttling` | 400 | Sender | what STS and IAM send; botocore's `_retry.json` retries exactly `Throttling` with 400 |
@@ -152,6 +153,8 @@ impl AwsError {
         invalid_parameter_value => "InvalidParameterValue", 400;
         /// `MalformedQueryString` 404, as AWS's common-errors page documents it.
         malformed_query_string => "MalformedQueryString", 404;
+        /// `MalformedInput` 400: a Query parameter that cannot be read as the model's shape.
+        malformed_input => "MalformedInput", 400;
         /// `InternalFailure` 500.
         internal_failure => "InternalFailure", 500;
         /// `ServiceUnavailable` 503.

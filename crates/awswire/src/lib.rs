@@ -88,8 +88,8 @@ pub use form::Params;
 pub use id::request_id;
 pub use json::{epoch_seconds, json_response, JSON_CONTENT_TYPE};
 pub use query::{
-    rules, IntRule, ListRule, Path, QueryRequest, QueryService, StrRule, Validator, IAM,
-    NO_VERSION_SPECIFIED, STS,
+    has_duplicate_keys, rules, IntRule, ListRule, Path, QueryRequest, QueryService, StrRule,
+    Validator, DUPLICATE_TAG_KEYS, IAM, NO_VERSION_SPECIFIED, STS,
 };
 pub use xml::{
     escape, iam_policy_encode, iso8601, query_empty_response, query_empty_response_body,

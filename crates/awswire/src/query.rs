@@ -341,6 +341,9 @@ impl ListRule {
 pub struct Validator<'a> {
     params: &'a Params,
     errors: Vec<String>,
+    /// List indexes that are not 1, 2, … n: reported as `MalformedInput` before any
+    /// constraint failure, as the request cannot be read as the model's shape at all.
+    malformed: Vec<String>,
 }
 
 impl<'a> Validator<'a> {
@@ -349,6 +352,7 @@ impl<'a> Validator<'a> {
         Validator {
             params,
             errors: Vec::new(),
+            malformed: Vec::new(),
         }
     }
 
@@ -465,7 +469,8 @@ impl<'a> Validator<'a> {
     pub fn int(&mut self, at: impl Into<Path>, rule: &IntRule) -> Option<i64> {
         let at = at.into();
         let raw = self.params.get(&at.key)?;
-        let Ok(value) = raw.trim().parse::<i64>() else {
+        // No trimming: ' 900' is not a number to AWS either (Java's parseInt refuses it).
+        let Ok(value) = raw.parse::<i64>() else {
             self.fail(&at, Some(raw), "Member must be a number");
             return None;
         };
@@ -518,32 +523,47 @@ impl<'a> Validator<'a> {
     }
 
     /// The positions present under `{key}.member.`: the decimal index after it, followed by
-    /// the end of the key (`scalar`) or by `.` (structures). Sorted, deduplicated; keys with
-    /// other shapes (`member.x`, `member.01`, indices past `u32`) are not list members and are
-    /// ignored like any unknown parameter. Gaps are closed up: `member.1` and `member.3` are a
-    /// list of two.
-    fn indices(&self, at: &Path, scalar: bool) -> Vec<u32> {
+    /// the end of the key (`scalar`) or by `.` (structures), sorted. The indexes must be
+    /// exactly 1, 2, … n, as botocore numbers them: `member.0`, a zero-padded index, a gap
+    /// (`member.1` and `member.3`) or an index past the list's end records a `MalformedInput`
+    /// naming the parameter (`0 is not a valid index (Tags.member.0)`; AWS's words for 0, seen
+    /// from SQS's Query front end; the parameter in brackets and the use for gaps are chosen
+    /// here). Keys whose segment after `member.` is not all digits (`member.x`) are not list
+    /// members and are ignored like any unknown parameter.
+    fn indices(&mut self, at: &Path, scalar: bool) -> Vec<u32> {
         let prefix = format!("{}.member.", at.key);
-        let mut out: Vec<u32> = self
-            .params
-            .with_prefix(&prefix)
-            .filter_map(|(k, _)| {
-                let rest = &k[prefix.len()..];
-                let (digits, tail) = match rest.find('.') {
-                    Some(i) => (&rest[..i], &rest[i..]),
-                    None => (rest, ""),
-                };
-                if scalar != tail.is_empty() || digits.is_empty() || digits.starts_with('0') {
-                    return None;
+        let mut found: Vec<(Option<u32>, &str)> = Vec::new();
+        for (k, _) in self.params.with_prefix(&prefix) {
+            let rest = &k[prefix.len()..];
+            let (digits, tail) = match rest.find('.') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, ""),
+            };
+            if scalar != tail.is_empty()
+                || digits.is_empty()
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                continue;
+            }
+            let index = (!digits.starts_with('0'))
+                .then(|| digits.parse::<u32>().ok())
+                .flatten();
+            found.push((index, digits));
+        }
+        found.sort_unstable();
+        found.dedup();
+        let mut out = Vec::with_capacity(found.len());
+        for (index, digits) in found {
+            match index {
+                Some(i) if i as usize == out.len() + 1 => out.push(i),
+                _ => {
+                    let message = format!("{digits} is not a valid index ({prefix}{digits})");
+                    if !self.malformed.contains(&message) {
+                        self.malformed.push(message);
+                    }
                 }
-                if !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                digits.parse::<u32>().ok()
-            })
-            .collect();
-        out.sort_unstable();
-        out.dedup();
+            }
+        }
         out
     }
 
@@ -584,9 +604,10 @@ impl<'a> Validator<'a> {
         self.errors.len() == before
     }
 
-    /// A list of strings, `{Name}.member.{N}`. Present if any member is, or if the bare key
-    /// is (botocore sends an empty list as `Name=`). Each item is checked against `item` and
-    /// labelled `{name}.{N}.member`.
+    /// A list of strings, `{Name}.member.{N}`, numbered 1, 2, … n (anything else is
+    /// `MalformedInput` at [`finish`](Self::finish)). Present if any member is, or if the bare
+    /// key is (botocore sends an empty list as `Name=`). Each item is checked against `item`
+    /// and labelled `{name}.{N}.member`.
     pub fn str_list(
         &mut self,
         at: impl Into<Path>,
@@ -648,9 +669,13 @@ impl<'a> Validator<'a> {
             .collect()
     }
 
-    /// `Ok` if nothing failed, else one `ValidationError` with every message:
+    /// `Ok` if nothing failed; a `MalformedInput` for the first list index that is not valid
+    /// (see [`str_list`](Self::str_list)); else one `ValidationError` with every message:
     /// `1 validation error detected: …` or `N validation errors detected: …; …`.
     pub fn finish(self) -> Result<(), AwsError> {
+        if let Some(first) = self.malformed.first() {
+            return Err(AwsError::malformed_input(first.clone()));
+        }
         match self.errors.len() {
             0 => Ok(()),
             n => {
@@ -668,6 +693,19 @@ impl<'a> Validator<'a> {
             }
         }
     }
+}
+
+/// IAM's and STS's message for a request naming one tag key twice (IAM answers it as
+/// `InvalidInput`, STS as `InvalidParameterValue`).
+pub const DUPLICATE_TAG_KEYS: &str =
+    "Duplicate tag keys found. Please note that Tag keys are case insensitive.";
+
+/// Whether `keys` names a key twice, ignoring ASCII case: tag keys of IAM entities and STS
+/// sessions are case-insensitive (`k` and `K` are one key).
+pub fn has_duplicate_keys<'k>(keys: impl IntoIterator<Item = &'k str>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    keys.into_iter()
+        .any(|k| !seen.insert(k.to_ascii_lowercase()))
 }
 
 /// The constraints of the STS and IAM members the twin reads, from the botocore models.
@@ -708,6 +746,8 @@ pub mod rules {
     pub const ROLE_NAME: StrRule = StrRule::len(1, 64).pattern(pattern::ENTITY_NAME);
     /// `policyNameType`.
     pub const POLICY_NAME: StrRule = StrRule::len(1, 128).pattern(pattern::ENTITY_NAME);
+    /// `instanceProfileNameType`.
+    pub const INSTANCE_PROFILE_NAME: StrRule = StrRule::len(1, 128).pattern(pattern::ENTITY_NAME);
     /// `pathType`.
     pub const PATH: StrRule = StrRule::len(1, 512).pattern(pattern::PATH);
     /// `pathPrefixType`.
@@ -898,7 +938,7 @@ mod tests {
 
     #[test]
     fn integers_and_booleans() {
-        let p = params("DurationSeconds=3600&Low=10&High=50000&Bad=1h&Huge=99999999999999999999999&B1=TRUE&B2=false&B3=yes");
+        let p = params("DurationSeconds=3600&Low=10&High=50000&Bad=1h&Huge=99999999999999999999999&B1=TRUE&B2=false&B3=yes&Spaced=%20900&Trailing=900%20");
         let mut v = Validator::new(&p);
         assert_eq!(
             v.int("DurationSeconds", &rules::ROLE_DURATION_SECONDS),
@@ -916,36 +956,84 @@ mod tests {
         v.int("Huge", &IntRule::ANY);
         v.bool("B3");
         assert_eq!(v.required_int("MaxItems", &rules::MAX_ITEMS), 0);
+        assert_eq!(v.int("Spaced", &rules::ROLE_DURATION_SECONDS), None);
+        assert_eq!(v.int("Trailing", &rules::ROLE_DURATION_SECONDS), None);
         let msg = v.finish().unwrap_err().message;
         assert_eq!(
             msg,
-            "6 validation errors detected: \
+            "8 validation errors detected: \
              Value '10' at 'low' failed to satisfy constraint: Member must have value greater than or equal to 900; \
              Value '50000' at 'high' failed to satisfy constraint: Member must have value less than or equal to 43200; \
              Value '1h' at 'bad' failed to satisfy constraint: Member must be a number; \
              Value '99999999999999999999999' at 'huge' failed to satisfy constraint: Member must be a number; \
              Value 'yes' at 'b3' failed to satisfy constraint: Member must be a boolean; \
-             Value null at 'maxItems' failed to satisfy constraint: Member must not be null"
+             Value null at 'maxItems' failed to satisfy constraint: Member must not be null; \
+             Value ' 900' at 'spaced' failed to satisfy constraint: Member must be a number; \
+             Value '900 ' at 'trailing' failed to satisfy constraint: Member must be a number"
         );
+    }
+
+    #[test]
+    fn duplicate_tag_keys_ignore_case() {
+        assert!(!has_duplicate_keys(["a", "b", "ab"]));
+        assert!(has_duplicate_keys(["k", "k"]));
+        assert!(has_duplicate_keys(["team", "x", "TEAM"]));
+        assert!(!has_duplicate_keys([]));
     }
 
     #[test]
     fn string_lists_with_gaps_order_and_limits() {
         let p = params(
-            "ClientIDList.member.10=ten&ClientIDList.member.2=two&ClientIDList.member.1=one\
-             &ClientIDList.member.01=zero-padded&ClientIDList.member.x=junk&ClientIDList.member.3.Sub=junk\
-             &ClientIDList.member.99999999999999=overflow",
+            "ClientIDList.member.3=three&ClientIDList.member.2=two&ClientIDList.member.1=one\
+             &ClientIDList.member.x=junk&ClientIDList.member.4.Sub=junk",
         );
         let mut v = Validator::new(&p);
         assert_eq!(
             v.str_list("ClientIDList", &ListRule::ANY, &rules::CLIENT_ID),
-            ["one", "two", "ten"]
+            ["one", "two", "three"]
         );
         assert_eq!(
             v.str_list("ThumbprintList", &ListRule::ANY, &rules::THUMBPRINT),
             Vec::<String>::new()
         );
         assert_eq!(v.finish(), Ok(()));
+
+        // Indexes other than 1..=n: zero, zero-padded, a gap, one past u32.
+        for (query, bad) in [
+            ("L.member.0=a", "0 is not a valid index (L.member.0)"),
+            (
+                "L.member.1=a&L.member.01=b",
+                "01 is not a valid index (L.member.01)",
+            ),
+            (
+                "L.member.1=a&L.member.3=c",
+                "3 is not a valid index (L.member.3)",
+            ),
+            (
+                "L.member.1=a&L.member.99999999999999=c",
+                "99999999999999 is not a valid index (L.member.99999999999999)",
+            ),
+        ] {
+            let p = params(query);
+            let mut v = Validator::new(&p);
+            v.str_list("L", &ListRule::ANY, &StrRule::ANY);
+            // A constraint failure elsewhere does not hide the malformed list.
+            v.required_str("Missing", &StrRule::ANY);
+            let e = v.finish().unwrap_err();
+            assert_eq!(
+                (e.code.as_ref(), e.status),
+                ("MalformedInput", 400),
+                "{query}"
+            );
+            assert_eq!(e.message, bad, "{query}");
+        }
+        let p = params("Tags.member.0.Key=k&Tags.member.0.Value=v");
+        let mut v = Validator::new(&p);
+        assert!(v.struct_list("Tags", &rules::TAG_LIST).is_empty());
+        assert_eq!(
+            v.finish().unwrap_err().message,
+            "0 is not a valid index (Tags.member.0)"
+        );
 
         // Empty list as botocore sends it, required list missing, too many members, bad item.
         let p = params("TransitiveTagKeys=&Tags.member.1.Key=a&TransitiveTagKeys2.member.1=a&TransitiveTagKeys2.member.2=b*");
@@ -974,7 +1062,7 @@ mod tests {
     #[test]
     fn structure_lists_and_nesting() {
         let p = params(
-            "Tags.member.1.Key=team&Tags.member.1.Value=a&Tags.member.3.Key=bad*key&Tags.member.3.Value=b\
+            "Tags.member.1.Key=team&Tags.member.1.Value=a&Tags.member.2.Key=bad*key&Tags.member.2.Value=b\
              &PolicyArns.member.1.arn=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2FReadOnlyAccess\
              &ContextEntries.member.1.ContextKeyName=aws%3AUsername&ContextEntries.member.1.ContextKeyType=string\
              &ContextEntries.member.1.ContextKeyValues.member.1=alice&ContextEntries.member.1.ContextKeyValues.member.2=bob\

@@ -1,5 +1,6 @@
 //! `twin-state`: the durable state of rolechain's AWS twin (accounts, access keys, IAM roles,
-//! managed and inline policies, OIDC providers, EKS clusters, STS sessions), with no HTTP.
+//! managed and inline policies, OIDC providers, instance profiles, EKS clusters, STS
+//! sessions), with no HTTP.
 //!
 //! Everything lives in one [redb](https://docs.rs/redb) file under a data directory. The API is
 //! synchronous (call it from `spawn_blocking`); each mutation is one write transaction committed
@@ -37,6 +38,7 @@ pub mod buckets;
 pub mod error;
 mod group_commit;
 pub mod ids;
+pub mod instance_profiles;
 pub mod model;
 pub mod pod_identity;
 pub mod principals;
@@ -50,6 +52,7 @@ pub use buckets::{
     PartListing, PartMeta, Upload, UploadListing,
 };
 pub use error::{Result, StateError};
+pub use instance_profiles::{CreateInstanceProfile, InstanceProfile, InstanceProfileView};
 pub use model::{
     AccessKey, Account, AttachedPolicy, Cluster, ManagedPolicy, OidcProvider, Page, Paging,
     PolicyVersion, Role, Session, Tag, User,

@@ -50,7 +50,7 @@ const META: TableDefinition<K1, K1> = TableDefinition::new("meta");
 const ACCOUNTS: TableDefinition<K1, Bytes> = TableDefinition::new("accounts");
 const ACCESS_KEYS: TableDefinition<K1, Bytes> = TableDefinition::new("access_keys");
 const USERS: TableDefinition<K2, Bytes> = TableDefinition::new("users");
-const ROLES: TableDefinition<K2, Bytes> = TableDefinition::new("roles");
+pub(crate) const ROLES: TableDefinition<K2, Bytes> = TableDefinition::new("roles");
 const UNIQUE_IDS: TableDefinition<K1, Bytes> = TableDefinition::new("unique_ids");
 const POLICIES: TableDefinition<K2, Bytes> = TableDefinition::new("policies");
 const OIDC_PROVIDERS: TableDefinition<K2, Bytes> = TableDefinition::new("oidc_providers");
@@ -283,7 +283,7 @@ fn scan2<T: DeserializeOwned>(
 }
 
 /// Cuts a key-ordered list into IAM's page: the marker is the next item's key.
-fn paginate<T>(items: Vec<(String, T)>, max: usize) -> Page<T> {
+pub(crate) fn paginate<T>(items: Vec<(String, T)>, max: usize) -> Page<T> {
     let mut iter = items.into_iter();
     let page: Vec<T> = iter.by_ref().take(max).map(|(_, t)| t).collect();
     let next = iter.next();
@@ -348,7 +348,7 @@ pub(crate) fn parse_oidc_arn(arn: &str) -> Option<(String, String)> {
     }
 }
 
-fn check_tags(existing: &mut Vec<Tag>, new: &[Tag], quota: &str) -> Result<()> {
+pub(crate) fn check_tags(existing: &mut Vec<Tag>, new: &[Tag], quota: &str) -> Result<()> {
     for t in new {
         validate::tag(t)?;
     }
@@ -423,7 +423,11 @@ impl Rx {
     }
 }
 
-fn find_role(t: &impl ReadableTable<K2, Bytes>, account: &str, name: &str) -> Result<Role> {
+pub(crate) fn find_role(
+    t: &impl ReadableTable<K2, Bytes>,
+    account: &str,
+    name: &str,
+) -> Result<Role> {
     get2(t, "roles", account, &name_key(name))?.ok_or_else(|| role_not_found(name))
 }
 
@@ -1125,6 +1129,7 @@ impl Store {
             // Creating every table up front lets read transactions open them unconditionally.
             Tx::open(&txn, IdSource::Os)?;
             crate::pod_identity::create_tables(&txn)?;
+            crate::instance_profiles::create_tables(&txn)?;
             crate::buckets::create_tables(&txn)?;
             let mut meta = txn.open_table(META)?;
             let existing = meta.get("schema_version")?.map(|v| v.value().to_string());
@@ -1367,10 +1372,13 @@ impl Store {
         })
     }
 
-    /// `DeleteRole`: fails with `DeleteConflict` while policies are attached or inline; ends the
-    /// role's sessions.
+    /// `DeleteRole`: fails with `DeleteConflict` while the role is in an instance profile or
+    /// has policies attached or inline; ends the role's sessions.
     pub fn delete_role(&self, account: &str, name: &str) -> Result<()> {
-        self.update(|tx| tx.delete_role(account, name))
+        self.write_with_raw(IdSource::Os, |tx, txn| {
+            crate::instance_profiles::check_role_not_in_profile(txn, account, name)?;
+            tx.delete_role(account, name)
+        })
     }
 
     /// `ListRoles`, by name, filtered by path prefix.

@@ -23,14 +23,17 @@
 //! | a role | `arn:aws:iam::ACCOUNT:role/PATH/NAME` (the role's own path when it exists) |
 //! | a managed policy | the policy ARN given (another account's: denied, no resource policy allows) |
 //! | an OIDC provider | `arn:aws:iam::ACCOUNT:oidc-provider/HOST/PATH` |
+//! | an instance profile | `arn:aws:iam::ACCOUNT:instance-profile/PATH/NAME` (and `iam:PassRole` on the role for `AddRoleToInstanceProfile`) |
 //! | a user | `arn:aws:iam::ACCOUNT:user/NAME` |
-//! | `ListRoles` / `ListPolicies` | `arn:aws:iam::ACCOUNT:role/` / `…:policy/` (as AWS names them in denials) |
+//! | `ListRoles` / `ListPolicies` / `ListInstanceProfiles` | `arn:aws:iam::ACCOUNT:role/` / `…:policy/` / `…:instance-profile/` (as AWS names them in denials) |
+//! | `ListInstanceProfilesForRole` | the role |
 //! | `ListOpenIDConnectProviders`, `SimulateCustomPolicy` | `*` |
 //!
 //! Policy documents in responses are percent-encoded as IAM sends them
 //! ([`awswire::iam_policy_encode`]); trust policies show the ARNs of principals that still exist
 //! and the raw unique id (`AROA…`) of those deleted since.
 
+mod instance_profiles;
 mod oidc;
 mod policies;
 mod render;
@@ -90,6 +93,16 @@ pub const OPERATIONS: &[&str] = &[
     "AddClientIDToOpenIDConnectProvider",
     "RemoveClientIDFromOpenIDConnectProvider",
     "UpdateOpenIDConnectProviderThumbprint",
+    "CreateInstanceProfile",
+    "GetInstanceProfile",
+    "DeleteInstanceProfile",
+    "ListInstanceProfiles",
+    "ListInstanceProfilesForRole",
+    "AddRoleToInstanceProfile",
+    "RemoveRoleFromInstanceProfile",
+    "TagInstanceProfile",
+    "UntagInstanceProfile",
+    "ListInstanceProfileTags",
     "GetUser",
     "SimulatePrincipalPolicy",
     "SimulateCustomPolicy",
@@ -260,6 +273,16 @@ impl Call<'_> {
             "AddClientIDToOpenIDConnectProvider" => self.add_client_id(),
             "RemoveClientIDFromOpenIDConnectProvider" => self.remove_client_id(),
             "UpdateOpenIDConnectProviderThumbprint" => self.update_thumbprints(),
+            "CreateInstanceProfile" => self.create_instance_profile(),
+            "GetInstanceProfile" => self.get_instance_profile(),
+            "DeleteInstanceProfile" => self.delete_instance_profile(),
+            "ListInstanceProfiles" => self.list_instance_profiles(),
+            "ListInstanceProfilesForRole" => self.list_instance_profiles_for_role(),
+            "AddRoleToInstanceProfile" => self.add_role_to_instance_profile(),
+            "RemoveRoleFromInstanceProfile" => self.remove_role_from_instance_profile(),
+            "TagInstanceProfile" => self.tag_instance_profile(),
+            "UntagInstanceProfile" => self.untag_instance_profile(),
+            "ListInstanceProfileTags" => self.list_instance_profile_tags(),
             "GetUser" => self.get_user(),
             "SimulatePrincipalPolicy" => self.simulate_principal_policy(),
             "SimulateCustomPolicy" => self.simulate_custom_policy(),
@@ -287,26 +310,40 @@ impl Call<'_> {
         resource: &str,
         extra: &dyn Fn(&mut iam::RequestContext),
     ) -> Result<(), AwsError> {
+        self.authorize_as(&format!("iam:{}", self.action()), resource, extra)
+    }
+
+    /// Authorizes another `action` than the request's own (`iam:PassRole` beside
+    /// `AddRoleToInstanceProfile`) on `resource`.
+    fn authorize_action(&self, action: &str, resource: &str) -> Result<(), AwsError> {
+        self.authorize_as(action, resource, &|_| {})
+    }
+
+    fn authorize_as(
+        &self,
+        action: &str,
+        resource: &str,
+        extra: &dyn Fn(&mut iam::RequestContext),
+    ) -> Result<(), AwsError> {
         let owner = resource
             .parse::<iam::Arn>()
             .ok()
             .map(|a| a.account)
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| self.account.clone());
-        let action = format!("iam:{}", self.action());
         self.inner
             .authz
             .authorize_request(
                 self.req,
                 &self.caller,
-                &action,
+                action,
                 resource,
                 &owner,
                 None,
                 extra,
             )
             .map(|_| ())
-            .map_err(|e| e.to_aws_error(&action, &self.caller.arn(), resource))
+            .map_err(|e| e.to_aws_error(action, &self.caller.arn(), resource))
     }
 
     /// The ARN of role `name` in the caller's account: the live role's (with its path), or

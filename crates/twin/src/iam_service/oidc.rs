@@ -17,6 +17,7 @@ impl Call<'_> {
         let thumbprints = v.str_list("ThumbprintList", &ListRule::ANY, &rules::THUMBPRINT);
         let tags = super::roles::read_tags(&mut v, false);
         v.finish()?;
+        super::roles::check_tag_keys(&tags)?;
         let host_path = twin_state::oidc_provider_host_path(&url)
             .unwrap_or(&url)
             .trim_end_matches('/');

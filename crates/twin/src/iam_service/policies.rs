@@ -21,6 +21,7 @@ impl Call<'_> {
         let description = v.str("Description", &rules::POLICY_DESCRIPTION);
         let tags = super::roles::read_tags(&mut v, false);
         v.finish()?;
+        super::roles::check_tag_keys(&tags)?;
         let shown_path = path.clone().unwrap_or_else(|| "/".to_string());
         self.authorize(&format!(
             "arn:aws:iam::{}:policy{shown_path}{name}",

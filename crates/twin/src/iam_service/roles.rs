@@ -23,6 +23,15 @@ pub(crate) fn read_tags(v: &mut Validator<'_>, required: bool) -> Vec<Tag> {
         .collect()
 }
 
+/// IAM's `InvalidInput` for a request naming one tag key twice (`k` and `K` included): IAM
+/// refuses the request rather than keeping one of them.
+pub(crate) fn check_tag_keys(tags: &[Tag]) -> Result<(), AwsError> {
+    if awswire::has_duplicate_keys(tags.iter().map(|t| t.key.as_str())) {
+        return Err(AwsError::invalid_input(awswire::DUPLICATE_TAG_KEYS));
+    }
+    Ok(())
+}
+
 impl Call<'_> {
     /// `RoleName`.
     pub(super) fn role_name(v: &mut Validator<'_>) -> String {
@@ -46,6 +55,7 @@ impl Call<'_> {
         let boundary = v.str("PermissionsBoundary", &rules::IAM_ARN);
         let tags = read_tags(&mut v, false);
         v.finish()?;
+        check_tag_keys(&tags)?;
         let shown_path = path.clone().unwrap_or_else(|| "/".to_string());
         self.authorize(&format!(
             "arn:aws:iam::{}:role{shown_path}{name}",
@@ -159,6 +169,7 @@ impl Call<'_> {
         let name = Self::role_name(&mut v);
         let tags = read_tags(&mut v, true);
         v.finish()?;
+        check_tag_keys(&tags)?;
         let arn = self.role_arn(&name)?;
         self.authorize_with(&arn, &|ctx| {
             ctx.set_multi("aws:TagKeys", tags.iter().map(|t| t.key.clone()));

@@ -172,7 +172,10 @@ fn ask(op: &str, path: &S3Path) -> Option<Ask> {
         "PutBucketPolicy" => ("s3:PutBucketPolicy", bucket_arn(&bucket), true),
         "GetBucketPolicy" => ("s3:GetBucketPolicy", bucket_arn(&bucket), true),
         "DeleteBucketPolicy" => ("s3:DeleteBucketPolicy", bucket_arn(&bucket), true),
-        _ => return None,
+        _ => match super::bucket_config::iam_action(op) {
+            Some(action) => (action, bucket_arn(&bucket), false),
+            None => return None,
+        },
     };
     let bucket = if op == "CreateBucket" || op == "ListBuckets" {
         None
@@ -219,6 +222,7 @@ fn static_name(op: &str) -> &'static str {
         .iter()
         .find(|k| **k == op)
         .copied()
+        .or_else(|| super::bucket_config::static_name(op))
         .unwrap_or("unsupported")
 }
 

@@ -17,6 +17,7 @@
 //! | `ListMultipartUploads` | `s3:ListBucketMultipartUploads` | `arn:aws:s3:::BUCKET` |
 //! | `CopyObject`, `UploadPartCopy` | `s3:PutObject` on the destination and `s3:GetObject` on the source, each with its bucket's policy and owner | both objects |
 //! | `PutBucketPolicy`, `GetBucketPolicy`, `DeleteBucketPolicy` | `s3:` + the same | `arn:aws:s3:::BUCKET` |
+//! | `GetBucketAcl`, `GetBucketCors`, `GetBucketVersioning`, … (the configuration reads of `bucket_config`) | their own (`s3:GetBucketCORS`, …) | `arn:aws:s3:::BUCKET` |
 //!
 //! How a request is decided:
 //!
@@ -44,6 +45,7 @@
 
 mod access;
 mod body;
+mod bucket_config;
 mod encoding;
 mod ops;
 

@@ -13,7 +13,7 @@ use super::access::{
     internal, request_caller, s3_error, Asked,
 };
 use super::encoding::{echoed_key, path_encode, KeyEncoding};
-use super::{body, CALL};
+use super::{body, bucket_config, CALL};
 use crate::authz::Authorizer;
 
 /// Longest page of `ListObjectsV2`, `ListParts` and `ListMultipartUploads`, and most keys of
@@ -50,7 +50,7 @@ fn canonical_id(account: &str) -> String {
     )))
 }
 
-fn owner(account: &str) -> dto::Owner {
+pub(super) fn owner(account: &str) -> dto::Owner {
     dto::Owner {
         id: Some(canonical_id(account)),
         display_name: Some(account.to_string()),
@@ -1018,6 +1018,113 @@ impl S3 for TwinS3 {
             }),
             ..Default::default()
         }))
+    }
+
+    // Bucket configuration reads, answered as for a bucket with nothing configured
+    // (see `bucket_config`).
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<dto::GetBucketAclInput>,
+    ) -> S3Result<S3Response<dto::GetBucketAclOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::acl)
+            .await
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<dto::GetBucketCorsInput>,
+    ) -> S3Result<S3Response<dto::GetBucketCorsOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::cors)
+            .await
+    }
+
+    async fn get_bucket_website(
+        &self,
+        req: S3Request<dto::GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<dto::GetBucketWebsiteOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::website)
+            .await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<dto::GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<dto::GetBucketVersioningOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::versioning)
+            .await
+    }
+
+    async fn get_bucket_accelerate_configuration(
+        &self,
+        req: S3Request<dto::GetBucketAccelerateConfigurationInput>,
+    ) -> S3Result<S3Response<dto::GetBucketAccelerateConfigurationOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::accelerate)
+            .await
+    }
+
+    async fn get_bucket_request_payment(
+        &self,
+        req: S3Request<dto::GetBucketRequestPaymentInput>,
+    ) -> S3Result<S3Response<dto::GetBucketRequestPaymentOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::request_payment)
+            .await
+    }
+
+    async fn get_bucket_logging(
+        &self,
+        req: S3Request<dto::GetBucketLoggingInput>,
+    ) -> S3Result<S3Response<dto::GetBucketLoggingOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::logging)
+            .await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<dto::GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<dto::GetBucketLifecycleConfigurationOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::lifecycle)
+            .await
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<dto::GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<dto::GetBucketReplicationOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::replication)
+            .await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<dto::GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<dto::GetBucketEncryptionOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::encryption)
+            .await
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<dto::GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<dto::GetObjectLockConfigurationOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::object_lock)
+            .await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<dto::GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<dto::GetBucketTaggingOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::tagging)
+            .await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<dto::GetBucketLocationInput>,
+    ) -> S3Result<S3Response<dto::GetBucketLocationOutput>> {
+        self.bucket_config(req.input.bucket, bucket_config::location)
+            .await
     }
 }
 

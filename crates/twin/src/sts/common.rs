@@ -112,15 +112,10 @@ impl SessionTags {
 
     /// Checks duplicates, transitive keys, inherited conflicts and the quota.
     pub(crate) fn check(&self, config: &StsConfig) -> Result<(), AwsError> {
-        for (i, t) in self.passed.iter().enumerate() {
-            if self.passed[..i]
-                .iter()
-                .any(|o| o.key.eq_ignore_ascii_case(&t.key))
-            {
-                return Err(AwsError::invalid_parameter_value(
-                    "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
-                ));
-            }
+        if awswire::has_duplicate_keys(self.passed.iter().map(|t| t.key.as_str())) {
+            return Err(AwsError::invalid_parameter_value(
+                awswire::DUPLICATE_TAG_KEYS,
+            ));
         }
         for key in &self.transitive_keys {
             if !self.passed.iter().any(|t| t.key.eq_ignore_ascii_case(key)) {

@@ -66,7 +66,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub fn session_tags(
     mode: SessionTags,
     cluster_name: &str,
-    cluster_arn: &str,
+    cluster_arn: Option<&str>,
     namespace: &str,
     service_account: &str,
     pod: Option<&PodIdentity>,
@@ -77,12 +77,16 @@ pub fn session_tags(
     };
     let mut tags = match mode {
         SessionTags::None => return Vec::new(),
-        SessionTags::ServiceAccount | SessionTags::Pod => vec![
-            tag("eks-cluster-arn", cluster_arn),
-            tag("eks-cluster-name", cluster_name),
-            tag("kubernetes-namespace", namespace),
-            tag("kubernetes-service-account", service_account),
-        ],
+        SessionTags::ServiceAccount | SessionTags::Pod => {
+            let mut tags = Vec::with_capacity(6);
+            if let Some(arn) = cluster_arn {
+                tags.push(tag("eks-cluster-arn", arn));
+            }
+            tags.push(tag("eks-cluster-name", cluster_name));
+            tags.push(tag("kubernetes-namespace", namespace));
+            tags.push(tag("kubernetes-service-account", service_account));
+            tags
+        }
     };
     if let (SessionTags::Pod, Some(pod)) = (mode, pod) {
         tags.push(tag("kubernetes-pod-name", &pod.name));
@@ -126,7 +130,7 @@ mod tests {
             name: "web-1".into(),
             uid: "uid-1".into(),
         };
-        let arn = "arn:aws:eks:us-east-1:111111111111:cluster/c";
+        let arn = Some("arn:aws:eks:us-east-1:111111111111:cluster/c");
         assert!(session_tags(SessionTags::None, "c", arn, "ns", "sa", Some(&pod)).is_empty());
         let keys = |mode| -> Vec<&str> {
             session_tags(mode, "c", arn, "ns", "sa", Some(&pod))

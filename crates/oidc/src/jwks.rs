@@ -133,6 +133,10 @@ impl KeySet {
     }
 
     /// Whether any key is published under `kid`.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
     pub(crate) fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
     }

@@ -300,6 +300,23 @@ impl Verifier {
         })
     }
 
+    /// Makes sure `issuer`'s keys are cached, fetching them when none are (rate-limited like
+    /// every fetch), and returns how many are cached. A server that verifies one issuer's
+    /// tokens calls it before it reports ready, so its first request does not wait for a fetch.
+    pub async fn preload(&self, issuer: &str) -> Result<usize, VerifyError> {
+        let cache = self.issuer_cache(issuer);
+        let cached = cache
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(keys) = cached {
+            return Ok(keys.set.len());
+        }
+        // No key has the empty kid, so this fetches unless a fetch was just tried.
+        self.keys_for(issuer, "").await.map(|keys| keys.set.len())
+    }
+
     /// The number of issuers whose keys are cached now.
     pub fn cached_issuers(&self) -> usize {
         self.issuers

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 mod cluster;
 mod last_denied;
 mod local;
+mod netlink;
+mod node_agent;
 mod services;
 mod up;
 
@@ -27,6 +29,9 @@ enum Command {
     /// Local clusters.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// The node credential agent: pods get the final credentials of their chain through the
+    /// EKS Pod Identity agent's protocol (`agent init` sets up its link-local addresses).
+    Agent(Box<node_agent::AgentCommand>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,28 +71,47 @@ fn explain_last_denied(args: &explain::ExplainArgs) -> ExitCode {
     }
 }
 
+/// Runs `work` on a multi-threaded runtime; errors are printed after `what`.
+fn run_async(what: &str, work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{what}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{what}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Agent(command) => match command.init {
+            Some(node_agent::AgentSubcommand::Init(args)) => {
+                run_async("rolechain agent init", async move {
+                    for line in netlink::init(&args).await? {
+                        println!("rolechain agent init: {line}");
+                    }
+                    Ok(())
+                })
+            }
+            None => {
+                init_logging();
+                run_async("rolechain agent", node_agent::run(command.run))
+            }
+        },
         Command::Up(args) => {
             init_logging();
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("rolechain up: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(up::run(args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("rolechain up: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            run_async("rolechain up", up::run(args))
         }
         Command::Explain(args) if args.last_denied => explain_last_denied(&args),
         Command::Explain(args) => match explain::explain(&args) {

@@ -54,7 +54,7 @@ fn parse_public_url(text: &str) -> Result<String, String> {
 
 /// A duration as `--iam-propagation-delay` takes it: a number with `ms`, `s`, `m` or `h`, or
 /// a number of seconds.
-fn parse_delay(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_delay(text: &str) -> Result<Duration, String> {
     let invalid = || {
         format!("invalid duration '{text}': expected a number of seconds or a number with ms, s, m or h (10s, 1500ms, 2m)")
     };
@@ -255,7 +255,7 @@ fn summary(
     out
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

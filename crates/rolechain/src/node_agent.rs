@@ -86,6 +86,9 @@ pub struct AgentArgs {
     /// Most cache entries (sets of credentials) kept.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_cache_entries: usize,
+    /// Clock difference tolerated on a token's exp, nbf and iat.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_delay)]
+    pub clock_skew: Duration,
     /// Entries nobody asked for within this long stop being renewed and are dropped.
     #[arg(long, value_name = "DURATION", default_value = "50m", value_parser = parse_delay)]
     pub idle_timeout: Duration,
@@ -108,6 +111,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     options.cache.max_entries = args.max_cache_entries;
     options.cache.idle_ttl = args.idle_timeout;
     options.cache.fetch_timeout = args.request_timeout;
+    options.clock_skew = args.clock_skew;
     let upstream = agent::SdkUpstream::new(&agent::SdkSettings {
         region: args.region,
         endpoint_url: args.endpoint_url,

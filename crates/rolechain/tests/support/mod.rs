@@ -333,3 +333,4 @@ pub fn try_http_get(addr: &str, path: &str) -> std::io::Result<String> {
     stream.read_to_string(&mut response)?;
     Ok(response)
 }
+pub mod agent;

@@ -86,6 +86,9 @@ pub struct AgentArgs {
     /// Most cache entries (sets of credentials) kept.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_cache_entries: usize,
+    /// How often the association file is checked for changes.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_delay)]
+    pub reload_interval: Duration,
     /// Clock difference tolerated on a token's exp, nbf and iat.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_delay)]
     pub clock_skew: Duration,
@@ -112,6 +115,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     options.cache.idle_ttl = args.idle_timeout;
     options.cache.fetch_timeout = args.request_timeout;
     options.clock_skew = args.clock_skew;
+    options.reload_interval = args.reload_interval;
     let upstream = agent::SdkUpstream::new(&agent::SdkSettings {
         region: args.region,
         endpoint_url: args.endpoint_url,

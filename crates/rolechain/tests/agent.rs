@@ -376,3 +376,169 @@ fn sigterm_stops_the_agent_gracefully() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_association_file_reloads_without_dropping_unchanged_chains() {
+    let Some(w) = world("agent-reload") else {
+        return;
+    };
+    let assoc = w.files.join("associations.yaml");
+    std::fs::write(&assoc, associations(&["reader"])).unwrap();
+    let agent = Agent::start(&w.up, &w.issuer, &assoc, &["--reload-interval", "100ms"]);
+    let reader = pod_token(&w.up, "reader", "reader-1", &[]);
+    let newcomer = pod_token(&w.up, "newcomer", "newcomer-1", &[]);
+    let (status, first) = agent.credentials(&reader);
+    assert_eq!(status, 200);
+    assert_eq!(agent.credentials(&newcomer).0, 404);
+    let wait_for = |sample: &str, value: f64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while agent.metric(sample) < value {
+            assert!(Instant::now() < deadline, "{sample} never reached {value}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // Added: the newcomer is served, the reader keeps its credentials without a new chain.
+    std::fs::write(&assoc, associations(&["reader", "newcomer"])).unwrap();
+    wait_for(r#"rolechain_agent_config_reloads_total{outcome="ok"}"#, 2.0);
+    assert_eq!(agent.metric("rolechain_agent_associations"), 2.0);
+    let (status, again) = agent.credentials(&reader);
+    assert_eq!(status, 200);
+    assert_eq!(again["AccessKeyId"], first["AccessKeyId"]);
+    assert_eq!(agent.credentials(&newcomer).0, 200);
+    assert_eq!(sts_calls(&w.up, "AssumeRoleWithWebIdentity"), 2.0);
+
+    // A bad file is refused; the last good one stays in use.
+    std::fs::write(&assoc, "associations:\n  - namespace: default\n    serviceAccount: reader\n    roleArn: not-an-arn\n").unwrap();
+    wait_for(
+        r#"rolechain_agent_config_reloads_total{outcome="rejected"}"#,
+        1.0,
+    );
+    assert_eq!(agent.credentials(&newcomer).0, 200);
+    assert_eq!(agent.metric("rolechain_agent_associations"), 2.0);
+
+    // Removed: the newcomer's entry goes, the reader's stays.
+    std::fs::write(&assoc, associations(&["reader"])).unwrap();
+    wait_for(r#"rolechain_agent_config_reloads_total{outcome="ok"}"#, 3.0);
+    assert_eq!(agent.credentials(&newcomer).0, 404);
+    let (_, still) = agent.credentials(&reader);
+    assert_eq!(still["AccessKeyId"], first["AccessKeyId"]);
+    assert_eq!(
+        agent.metric(r#"rolechain_agent_cache_evictions_total{reason="Reconfigured"}"#),
+        1.0
+    );
+    assert_eq!(sts_calls(&w.up, "AssumeRoleWithWebIdentity"), 2.0);
+}
+
+#[test]
+fn eks_auth_starts_a_chain_for_service_accounts_without_a_role() {
+    let Some(w) = world("agent-eks-auth") else {
+        return;
+    };
+    let up = &w.up;
+    // Seed 004's primary role, trusted by the EKS Pod Identity service principal, and the
+    // cluster's pod identity association for default/pods-sa.
+    let pods_trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+    ok_json(up.aws(
+        Some("developer"),
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "eks-primary",
+            "--assume-role-policy-document",
+            pods_trust,
+        ],
+    ));
+    ok_json(up.aws(
+        Some("developer"),
+        &[
+            "eks",
+            "create-pod-identity-association",
+            "--cluster-name",
+            "development-cluster",
+            "--namespace",
+            "default",
+            "--service-account",
+            "pods-sa",
+            "--role-arn",
+            &format!("arn:aws:iam::{DEV}:role/eks-primary"),
+        ],
+    ));
+    ok_json(up.aws(
+        Some("developer"),
+        &[
+            "eks",
+            "create-pod-identity-association",
+            "--cluster-name",
+            "development-cluster",
+            "--namespace",
+            "default",
+            "--service-account",
+            "chained-sa",
+            "--role-arn",
+            &format!("arn:aws:iam::{DEV}:role/eks-primary"),
+        ],
+    ));
+    ok_json(up.aws(
+        Some("developer"),
+        &[
+            "iam", "put-role-policy", "--role-name", "eks-primary", "--policy-name", "assume-pics",
+            "--policy-document",
+            &format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["sts:AssumeRole","sts:TagSession"],"Resource":"arn:aws:iam::{SHARED}:role/{PICS}"}}]}}"#),
+        ],
+    ));
+    let pics_trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":["arn:aws:iam::{DEV}:role/{FIRST}","arn:aws:iam::{DEV}:role/eks-primary"]}},"Action":["sts:AssumeRole","sts:TagSession"],"Condition":{{"StringEquals":{{"sts:ExternalId":"{EXTERNAL_ID}"}}}}}}]}}"#
+    );
+    ok_json(up.aws(
+        Some("shared_content"),
+        &[
+            "iam",
+            "update-assume-role-policy",
+            "--role-name",
+            PICS,
+            "--policy-document",
+            &pics_trust,
+        ],
+    ));
+    // chained-sa: EKS Auth first, then the hop into shared_content.
+    let assoc = w.files.join("associations.yaml");
+    std::fs::write(
+        &assoc,
+        format!(
+            "associations:\n  - namespace: default\n    serviceAccount: chained-sa\n    targetRoleArns:\n      - arn: arn:aws:iam::{SHARED}:role/{PICS}\n        externalId: {EXTERNAL_ID}\n"
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(up, &w.issuer, &assoc, &["--eks-auth"]);
+
+    let token = w.files.join("pods-token");
+    std::fs::write(&token, pod_token(up, "pods-sa", "pods-sa-1", &[])).unwrap();
+    let whoami = "import boto3, json; print(json.dumps(boto3.client('sts').get_caller_identity()))";
+    let out = as_pod(&w.python, up, &agent, &token, &["-c", whoami]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ident: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ident["Account"], DEV);
+    assert!(
+        ident["Arn"]
+            .as_str()
+            .unwrap()
+            .contains(":assumed-role/eks-primary/"),
+        "{ident}"
+    );
+
+    std::fs::write(&token, pod_token(up, "chained-sa", "chained-sa-1", &[])).unwrap();
+    let out = as_pod(&w.python, up, &agent, &token, &["-c", BOTO3_POD]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["account"], SHARED);
+    assert_eq!(seen["bytes"], 517);
+    // EKS Auth answers per pod: a second pod of the service account makes its own call.
+    let second = pod_token(up, "chained-sa", "chained-sa-2", &[]);
+    assert_eq!(agent.credentials(&second).0, 200);
+    assert_eq!(
+        agent.metric(r#"rolechain_agent_upstream_calls_total{operation="AssumeRoleForPodIdentity",outcome="ok"}"#),
+        3.0
+    );
+}

@@ -61,12 +61,21 @@ impl AdminHosts {
     }
 }
 
-/// Middleware of the admin routes: 421 Misdirected Request unless `Host` is the twin's own.
+/// Middleware of the admin routes: 421 Misdirected Request unless `Host` is the twin's own;
+/// 400 for a request with more than one `Host` (RFC 9112, section 3.2), which must not pass
+/// for the twin's own by its first one.
 pub(crate) async fn require_own_host(
     State(shared): State<Arc<Shared>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    if req.headers().get_all(http::header::HOST).iter().count() > 1 {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "a request may carry only one Host header"}),
+            internal("misdirected"),
+        );
+    }
     let host = req
         .headers()
         .get(http::header::HOST)

@@ -461,6 +461,15 @@ async fn the_fault_routes_answer_only_under_the_twins_own_host() {
             assert_eq!(reply.status, 421, "{method} as {host}: {}", reply.text());
         }
     }
+    // Nor does a second Host behind the twin's own.
+    let twice = http::Request::post("/_rolechain/faults")
+        .header("host", twin.addr.to_string())
+        .header("host", format!("evil.example:{port}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(br#"{"error":{}}"#)))
+        .unwrap();
+    let reply = send(twin.addr, twice).await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
     assert_eq!(faults(&twin, "GET", None).await, json!([]));
     // The loopback names with the port are the twin's own.
     for host in [format!("localhost:{port}"), format!("[::1]:{port}")] {

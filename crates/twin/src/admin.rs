@@ -1,15 +1,18 @@
-//! The twin's own routes: health, metrics, the decision log, and local OIDC issuers.
+//! The twin's own routes: health, metrics, the decision log, fault rules, and local OIDC
+//! issuers.
 
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
-use http::StatusCode;
+use http::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, StatusCode};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::json;
 
 use crate::decisions::VerdictFilter;
+use crate::faults::{self, FaultRule, RuleError};
 use crate::server::{RouteInfo, Shared};
 
 /// The `Host` values the admin endpoints answer to: the address the twin listens on, the
@@ -58,12 +61,21 @@ impl AdminHosts {
     }
 }
 
-/// Middleware of the admin routes: 421 Misdirected Request unless `Host` is the twin's own.
+/// Middleware of the admin routes: 421 Misdirected Request unless `Host` is the twin's own;
+/// 400 for a request with more than one `Host` (RFC 9112, section 3.2), which must not pass
+/// for the twin's own by its first one.
 pub(crate) async fn require_own_host(
     State(shared): State<Arc<Shared>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    if req.headers().get_all(http::header::HOST).iter().count() > 1 {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "a request may carry only one Host header"}),
+            internal("misdirected"),
+        );
+    }
     let host = req
         .headers()
         .get(http::header::HOST)
@@ -238,4 +250,139 @@ fn cacheable(mut resp: Response) -> Response {
     resp.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
     resp
+}
+
+/// `GET /_rolechain/faults`: the rules in force.
+pub(crate) async fn faults_list(State(shared): State<Arc<Shared>>) -> Response {
+    json_response(StatusCode::OK, &shared.faults.rules(), internal("faults"))
+}
+
+/// `POST /_rolechain/faults`: replaces the rules (LocalStack's semantics; `[]` clears them).
+pub(crate) async fn faults_replace(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    change_faults(&shared, &headers, body, "replaced", |_, given| {
+        given.ok_or_else(faults::no_rules)
+    })
+    .await
+}
+
+/// `PATCH /_rolechain/faults`: appends rules.
+pub(crate) async fn faults_append(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    change_faults(&shared, &headers, body, "appended", |now, given| {
+        faults::appended(now, given.ok_or_else(faults::no_rules)?)
+    })
+    .await
+}
+
+/// `DELETE /_rolechain/faults`: removes the rules equal to the given ones, or all of them
+/// without a body.
+pub(crate) async fn faults_remove(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    change_faults(&shared, &headers, body, "removed", |now, given| {
+        Ok(given.map_or_else(Vec::new, |gone| faults::without(now, &gone)))
+    })
+    .await
+}
+
+/// Reads the body's rules (`None` for an empty body), applies `change` to the rules in force,
+/// and answers with the result.
+async fn change_faults(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+    done: &'static str,
+    change: impl FnOnce(&[FaultRule], Option<Vec<FaultRule>>) -> Result<Vec<FaultRule>, RuleError>,
+) -> Response {
+    let route = internal("faults");
+    let bytes = match read_fault_body(headers, body).await {
+        Ok(bytes) => bytes,
+        Err(resp) => return resp,
+    };
+    let given = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match faults::parse_rules(&bytes, &shared.service_names()) {
+            Ok(rules) => Some(rules),
+            Err(e) => return fault_error(&e),
+        }
+    };
+    match shared.faults.update(|now| change(now, given)) {
+        Ok(rules) => {
+            tracing::info!(rules = rules.len(), "fault rules {done}");
+            json_response(StatusCode::OK, &rules, route)
+        }
+        Err(e) => fault_error(&e),
+    }
+}
+
+/// 400 with the error and the member it names.
+fn fault_error(e: &RuleError) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({"error": e.to_string(), "field": e.field()}),
+        internal("faults"),
+    )
+}
+
+/// The body of a fault route: `application/json` (so that a web page cannot send it without
+/// a CORS preflight the twin never grants) and at most [`faults::MAX_BODY_BYTES`].
+async fn read_fault_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    let refuse = |status: StatusCode, message: String| {
+        let mut resp = json_response(status, &json!({ "error": message }), internal("faults"));
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body may still be coming: do not read it as the next request.
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    };
+    let too_large = || {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than the {}-byte limit",
+                faults::MAX_BODY_BYTES
+            ),
+        )
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > faults::MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let bytes = match Limited::new(body, faults::MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<LengthLimitError>() => return Err(too_large()),
+        Err(e) => {
+            tracing::debug!(error = %e, "reading a fault rule body failed");
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "the body could not be read completely".into(),
+            ));
+        }
+    };
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !bytes.is_empty() && !json {
+        return Err(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be sent as Content-Type: application/json".into(),
+        ));
+    }
+    Ok(bytes)
 }

@@ -79,6 +79,24 @@ pub(crate) async fn unsigned(State(shared): State<Arc<Shared>>, req: Request) ->
         None,
         sigv4::AuthLocation::Header,
     );
+    call(shared.as_ref(), service, api).await
+}
+
+/// Hands `api` to a buffered service, unless a fault rule answers first: its latency is waited
+/// and its error answered in the service's protocol, before the handler (and so before the
+/// signature is checked, or anything is done) runs.
+async fn call(shared: &Shared, service: Arc<dyn crate::AwsService>, api: ApiRequest) -> Response {
+    let name = service.signing_name();
+    let faults = shared.fault_point(name);
+    if faults.armed() {
+        let operation = service.operation(&api);
+        if let Some(error) = faults.inject(operation).await {
+            let mut resp = service.error_response(&error, &api.request_id);
+            resp.extensions_mut()
+                .insert(ApiAction(operation.unwrap_or(UNKNOWN)));
+            return route_answered(resp, name);
+        }
+    }
     let resp = service.handle(api).await;
     route_answered(resp, name)
 }
@@ -224,6 +242,7 @@ async fn stream(
             request_id: meta.request_id,
             received_at: meta.received_at,
             body_stall: stall,
+            faults: shared.fault_point(name),
         })
         .await;
     route_answered(resp, name)
@@ -334,8 +353,7 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
     };
 
     let api = api_request(parts, body, &meta, scope, security_token, auth_location);
-    let resp = service.handle(api).await;
-    route_answered(resp, name)
+    call(shared, service, api).await
 }
 
 /// The request a service handler gets: the HTTP parts, the buffered body, the front door's
@@ -397,13 +415,7 @@ fn route(mut resp: Response, service: &'static str, action: &'static str) -> Res
 /// one"; `InvalidAction` is the common Query-protocol error every SDK already treats as a
 /// non-retryable client error, and the message says what is wrong.
 fn unknown_service(shared: &Shared, service: &str, request_id: &str) -> Response {
-    let mut served: Vec<&str> = shared
-        .services
-        .keys()
-        .chain(shared.streaming.keys())
-        .copied()
-        .collect();
-    served.sort_unstable();
+    let served = shared.service_names();
     let served = if served.is_empty() {
         "none yet".to_string()
     } else {

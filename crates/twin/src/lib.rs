@@ -10,6 +10,7 @@
 //! | `GET /_rolechain/health` | `200 {"status":"ok"}` once ready, else `503 {"status":"starting"}` / `{"status":"stopping"}` |
 //! | `GET /_rolechain/metrics` | Prometheus metrics (OpenMetrics text) |
 //! | `GET /_rolechain/decisions?limit=N&verdict=allow\|deny\|explicit-deny\|implicit-deny` | the newest IAM decisions, JSON, newest first |
+//! | `GET`, `POST`, `PATCH`, `DELETE /_rolechain/faults` | the fault rules: list, replace, append, remove (or clear); see below |
 //! | `GET /id/{ID}/.well-known/openid-configuration` | a local cluster's OIDC discovery document |
 //! | `GET /id/{ID}/keys` | its JWKS (EKS's `jwks_uri` is `{issuer}/keys`) |
 //! | anything else without SigV4 | `403 MissingAuthenticationToken` |
@@ -28,6 +29,26 @@
 //! | body over the limit ([`TwinConfig::max_body_bytes`], 1 MiB, or the service's own) | `413 RequestEntityTooLarge`, connection closed |
 //! | body cut short | `400 IncompleteBody` |
 //! | request over [`TwinConfig::request_timeout`] (buffered services; a streamed body has [`TwinConfig::body_idle_timeout`] between its bytes instead, answered by the service: S3's `400 RequestTimeout`) | `503 ServiceUnavailable` |
+//!
+//! # Fault injection
+//!
+//! `/_rolechain/faults` takes rules in the shape of LocalStack's chaos API, JSON:
+//! `[{"service":"sts","operation":"AssumeRoleWithWebIdentity","probability":1,"error":{"statusCode":503,"code":"ServiceUnavailable"},"latencyMs":300}]`
+//! (every member optional; a rule needs an `error` or a `latencyMs`). As in LocalStack, `POST`
+//! replaces the rules (`[]` clears them), `PATCH` appends, `DELETE` with a body removes the
+//! rules equal to the given ones, and `DELETE` without a body clears them all; every answer is
+//! the rules now in force, `GET` included. Bodies are `application/json`, at most 64 KiB and
+//! 100 rules; anything else is `400 {"error": …, "field": "[0].probability"}` (`413` for a
+//! larger body, `415` for another content type). Like metrics and decisions, these routes
+//! answer only under the twin's own `Host`.
+//!
+//! A matching request waits the latency, then fails with the error in its service's protocol
+//! ([`AwsService::error_response`]; S3's `<Error>` for S3), with the request id and a message
+//! saying it was injected. The front door applies the rules to the buffered services before
+//! their handler runs (before the signature is checked: unsigned `AssumeRoleWithWebIdentity`
+//! included), naming the operation with [`AwsService::operation`]; S3 applies them in its
+//! access check, once `s3s` has verified the signature and named the operation. Rules are kept
+//! in memory only.
 //!
 //! Key lookup and signature verification are the handler's, through
 //! [`ApiRequest::authenticate`] and an [`Authenticator`]; every response carries
@@ -73,6 +94,7 @@ pub mod authz;
 mod config;
 mod decisions;
 pub mod eks;
+mod faults;
 mod front_door;
 mod front_door_errors;
 pub mod iam_service;
@@ -93,6 +115,7 @@ pub use decisions::{
     DecisionEntry, DecisionLog, DecisionRecord, Outcome, Refusal, RefusalRecord, VerdictFilter,
 };
 pub use eks::{EksAuthConfig, EksAuthService, EksService};
+pub use faults::FaultPoint;
 pub use iam_service::IamService;
 pub use idle_body::{BodyIdle, BodyStall};
 pub use ids::log_fingerprint;

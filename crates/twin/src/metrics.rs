@@ -19,6 +19,14 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FaultLabels {
+    service: &'static str,
+    action: &'static str,
+    /// `error` or `latency`.
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServiceLabels {
     service: &'static str,
 }
@@ -36,7 +44,10 @@ fn latency_histogram() -> Histogram {
 /// - `rolechain_twin_requests_total{service,action,code}`: requests answered, `code` being the
 ///   HTTP status;
 /// - `rolechain_twin_request_duration_seconds{service}`: latency histogram;
-/// - `rolechain_twin_decisions_total{verdict}`: IAM decisions recorded in the [`DecisionLog`].
+/// - `rolechain_twin_decisions_total{verdict}`: IAM decisions recorded in the [`DecisionLog`];
+/// - `rolechain_twin_faults_injected_total{service,action,kind}`: faults injected by the rules
+///   of `/_rolechain/faults`, `kind` being `error` (the request was failed; it is also counted
+///   in `rolechain_twin_requests_total` with the rule's status) or `latency` (it was delayed).
 ///
 /// Label values come from the code (service signing names, [`ApiAction`](crate::ApiAction)s),
 /// never from client input, so a client cannot blow up the series count. Internal routes use
@@ -47,6 +58,7 @@ pub struct Metrics {
     registry: Arc<Registry>,
     requests: Family<RequestLabels, Counter>,
     durations: HistogramFamily,
+    faults: Family<FaultLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -61,6 +73,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let durations: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let faults = Family::<FaultLabels, Counter>::default();
         registry.register(
             "rolechain_twin_requests",
             "Requests answered by the twin",
@@ -76,10 +89,16 @@ impl Metrics {
             "IAM decisions made by the twin",
             decisions.counters(),
         );
+        registry.register(
+            "rolechain_twin_faults_injected",
+            "Faults injected by the rules of /_rolechain/faults",
+            faults.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             requests,
             durations,
+            faults,
         }
     }
 
@@ -101,6 +120,22 @@ impl Metrics {
         self.durations
             .get_or_create(&ServiceLabels { service })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one injected fault (`kind`: `error` or `latency`).
+    pub(crate) fn fault_injected(
+        &self,
+        service: &'static str,
+        action: &'static str,
+        kind: &'static str,
+    ) {
+        self.faults
+            .get_or_create(&FaultLabels {
+                service,
+                action,
+                kind,
+            })
+            .inc();
     }
 
     /// The OpenMetrics text exposition of every metric.

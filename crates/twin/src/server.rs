@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::Router;
 use http::header::HeaderValue;
 use hyper::body::Incoming;
@@ -26,6 +26,7 @@ use tracing::Instrument as _;
 use crate::admin;
 use crate::config::TwinConfig;
 use crate::decisions::DecisionLog;
+use crate::faults::{FaultPoint, Faults};
 use crate::front_door::{self, UNKNOWN};
 use crate::ids::new_request_id;
 use crate::issuers::{issuer_url, IssuerRegistry};
@@ -86,6 +87,27 @@ pub(crate) struct Shared {
     pub(crate) readiness: Readiness,
     /// The `Host` values the admin endpoints answer to ([`admin::AdminHosts`]).
     pub(crate) admin_hosts: admin::AdminHosts,
+    /// The fault rules of `/_rolechain/faults`.
+    pub(crate) faults: Faults,
+}
+
+impl Shared {
+    /// Where `service`'s requests meet the fault rules.
+    pub(crate) fn fault_point(&self, service: &'static str) -> FaultPoint {
+        FaultPoint::new(self.faults.clone(), self.metrics.clone(), service)
+    }
+
+    /// The signing names of every registered service, sorted.
+    pub(crate) fn service_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self
+            .services
+            .keys()
+            .chain(self.streaming.keys())
+            .copied()
+            .collect();
+        names.sort_unstable();
+        names
+    }
 }
 
 struct ReadinessInner {
@@ -338,6 +360,7 @@ impl TwinServer {
             decisions,
             metrics,
             readiness: readiness.clone(),
+            faults: Faults::default(),
         });
         let router = build_router(Arc::clone(&shared));
         let graceful = GracefulShutdown::new();
@@ -406,6 +429,7 @@ fn build_router(shared: Arc<Shared>) -> Router {
     let admin = Router::new()
         .route("/_rolechain/metrics", get(admin::metrics))
         .route("/_rolechain/decisions", get(admin::decisions))
+        .route("/_rolechain/faults", faults_routes())
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             admin::require_own_host,
@@ -420,6 +444,14 @@ fn build_router(shared: Arc<Shared>) -> Router {
         .route("/id/{id}/keys", get(admin::jwks))
         .fallback(front_door::unsigned)
         .with_state(shared)
+}
+
+/// `/_rolechain/faults`: list, replace, append, remove.
+fn faults_routes() -> MethodRouter<Arc<Shared>> {
+    get(admin::faults_list)
+        .post(admin::faults_replace)
+        .patch(admin::faults_append)
+        .delete(admin::faults_remove)
 }
 
 /// True when the request carries authentication (SigV4, or SigV2 to be refused), decided by

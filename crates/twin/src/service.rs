@@ -55,6 +55,29 @@ pub trait AwsService: Send + Sync + 'static {
     fn unsigned_actions(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// The operation `req` calls, as [`handle`](Self::handle) would route it, named without
+    /// handling it (no authentication, no side effect); `None` when it names none the service
+    /// serves. The fault rules of `/_rolechain/faults` match on it. Default: `None` (only rules
+    /// without an `operation` apply).
+    fn operation(&self, req: &ApiRequest) -> Option<&'static str> {
+        let _ = req;
+        None
+    }
+
+    /// `error` as this service answers errors, in its wire protocol, carrying `request_id`:
+    /// how an injected fault is answered. Default: the front door's Query XML envelope.
+    fn error_response(&self, error: &AwsError, request_id: &str) -> Response {
+        let name = self.signing_name();
+        error_response(
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &error.code,
+            &error.message,
+            request_id,
+            Shape::for_service(name),
+            name,
+        )
+    }
 }
 
 /// The action a response answered, for the `action` label of
@@ -212,6 +235,10 @@ pub struct StreamRequest {
     /// [`TwinConfig::body_idle_timeout`](crate::TwinConfig::body_idle_timeout) (the body then
     /// fails with [`BodyIdle`](crate::BodyIdle)): answer with the protocol's timeout error.
     pub body_stall: crate::BodyStall,
+    /// The fault rules of `/_rolechain/faults` for this service: call
+    /// [`FaultPoint::inject`](crate::FaultPoint::inject) once the operation is known, and
+    /// answer with the error it returns, if any.
+    pub faults: crate::FaultPoint,
 }
 
 impl std::fmt::Debug for StreamRequest {

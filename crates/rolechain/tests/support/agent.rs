@@ -2,7 +2,7 @@
 //! tested with: a role in the developer account assumed with the pod's own token, then a role
 //! in shared_content (with an external id) that may read seed 000's picture.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -249,28 +249,14 @@ impl Agent {
         host: Option<&str>,
         authorization: Option<&str>,
     ) -> (u16, serde_json::Value) {
-        let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let mut head = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
-        if let Some(host) = host {
-            head.push_str(&format!("Host: {host}\r\n"));
-        }
+        // No Host at all is sent as an empty one: `http` adds the address otherwise.
+        let mut headers = vec![("Host", host.unwrap_or(""))];
         if let Some(token) = authorization {
-            head.push_str(&format!("Authorization: {token}\r\n"));
+            headers.push(("Authorization", token));
         }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response[9..12].parse().unwrap();
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or("");
-        let json = serde_json::from_str(body)
-            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {response}"));
+        let (status, body) = super::http(&self.addr, "GET", path, &headers, "");
+        let json = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {status} {body}"));
         (status, json)
     }
 

@@ -14,11 +14,16 @@ use super::{
 };
 use crate::auth::{AuthenticatedCaller, Authenticator};
 use crate::authz::Authorizer;
-use crate::service::{answered, blocking, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE};
+use crate::service::{
+    answered, blocking, to_response, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE,
+};
 use crate::sts::{AssumeRoleParams, Assumed, ServiceCall, SessionPolicies};
 use crate::{Response, StsService};
 
 const ACTION: &str = "eks-auth:AssumeRoleForPodIdentity";
+
+/// EKS Auth's one operation.
+const OPERATION: &str = "AssumeRoleForPodIdentity";
 
 /// Settings of [`EksAuthService`]. Build with `EksAuthConfig::default()` and change fields.
 #[derive(Debug, Clone)]
@@ -154,6 +159,14 @@ impl EksAuthService {
 impl AwsService for EksAuthService {
     fn signing_name(&self) -> &'static str {
         "eks-auth"
+    }
+
+    fn operation(&self, req: &ApiRequest) -> Option<&'static str> {
+        cluster_name(req).map(|_| OPERATION)
+    }
+
+    fn error_response(&self, error: &AwsError, request_id: &str) -> Response {
+        to_response(error.to_rest_json_response(request_id))
     }
 
     fn handle(&self, req: ApiRequest) -> BoxFuture<'_, Response> {
@@ -339,7 +352,7 @@ impl Inner {
             return ("unknown", Err(e));
         };
         (
-            "AssumeRoleForPodIdentity",
+            OPERATION,
             self.assume_role_for_pod_identity(req, name).await,
         )
     }

@@ -52,7 +52,9 @@ use twin_state::{Cluster, StateError, Store};
 use crate::auth::AuthenticatedCaller;
 use crate::authz::Authorizer;
 use crate::decisions::DecisionLog;
-use crate::service::{answered, blocking, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE};
+use crate::service::{
+    answered, blocking, to_response, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE,
+};
 use crate::state_auth::StoreAuthenticator;
 use crate::Response;
 
@@ -92,6 +94,14 @@ impl EksService {
 impl AwsService for EksService {
     fn signing_name(&self) -> &'static str {
         "eks"
+    }
+
+    fn operation(&self, req: &ApiRequest) -> Option<&'static str> {
+        Route::of(req).as_ref().map(Route::action)
+    }
+
+    fn error_response(&self, error: &AwsError, request_id: &str) -> Response {
+        to_response(error.to_rest_json_response(request_id))
     }
 
     fn handle(&self, req: ApiRequest) -> BoxFuture<'_, Response> {

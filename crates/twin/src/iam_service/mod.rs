@@ -145,6 +145,15 @@ impl AwsService for IamService {
         sigv4::RegionRule::Global
     }
 
+    fn operation(&self, req: &ApiRequest) -> Option<&'static str> {
+        let query = parse_query(req).ok()?;
+        OPERATIONS.iter().copied().find(|o| *o == query.action())
+    }
+
+    fn error_response(&self, error: &AwsError, request_id: &str) -> Response {
+        to_response(error.to_query_response(&IAM, request_id))
+    }
+
     fn handle(&self, req: ApiRequest) -> BoxFuture<'_, Response> {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
@@ -165,6 +174,24 @@ impl AwsService for IamService {
     }
 }
 
+/// `Action`, `Version` and the members, from the query string and a form body.
+fn parse_query(req: &ApiRequest) -> Result<QueryRequest, AwsError> {
+    let form = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    QueryRequest::parse(
+        &IAM,
+        req.uri.query().unwrap_or(""),
+        form.then_some(&req.body[..]),
+        OPERATIONS,
+    )
+}
+
 /// What a request ends with.
 enum Reply {
     /// A built response.
@@ -181,20 +208,7 @@ impl Inner {
             Ok(caller) => caller,
             Err(e) => return (Reply::Front(req.error_response(&e)), None),
         };
-        let form = req
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
-        let query = match QueryRequest::parse(
-            &IAM,
-            req.uri.query().unwrap_or(""),
-            form.then_some(&req.body[..]),
-            OPERATIONS,
-        ) {
+        let query = match parse_query(req) {
             Ok(q) => q,
             Err(e) => return (Reply::Aws(e), None),
         };

@@ -223,7 +223,20 @@ fn static_name(op: &str) -> &'static str {
         .find(|k| **k == op)
         .copied()
         .or_else(|| super::bucket_config::static_name(op))
-        .unwrap_or("unsupported")
+        .unwrap_or(UNSUPPORTED)
+}
+
+/// The action label of operations the twin does not implement.
+const UNSUPPORTED: &str = "unsupported";
+
+/// An injected fault as an S3 error: its code (S3's own when it is one), status and message.
+fn injected(e: &awswire::AwsError) -> S3Error {
+    let code = S3ErrorCode::from_bytes(e.code.as_bytes()).unwrap_or(S3ErrorCode::InternalError);
+    let mut error = s3_error(code, e.message.clone());
+    if let Ok(status) = http::StatusCode::from_u16(e.status) {
+        error.set_status_code(status);
+    }
+    error
 }
 
 /// The bucket policy as the resource-based policy of a decision.
@@ -244,8 +257,13 @@ impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let call = call()?;
         let op = cx.s3_op().name();
+        let named = static_name(op);
         if let Ok(mut slot) = call.operation.lock() {
-            *slot = Some(static_name(op));
+            *slot = Some(named);
+        }
+        let known = (named != UNSUPPORTED).then_some(named);
+        if let Some(e) = call.faults.inject(known).await {
+            return Err(injected(&e));
         }
         let Some(ask) = ask(op, cx.s3_path()) else {
             return Err(s3_error(

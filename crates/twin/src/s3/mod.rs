@@ -38,6 +38,10 @@
 //!    callers need the permission and must belong to the owner's account, else
 //!    `MethodNotAllowed` (405), as S3 answers.
 //!
+//! The fault rules of `/_rolechain/faults` apply in the access check, after the signature and
+//! before authorization: that is where `s3s` has named the operation. An injected error is an
+//! `S3Error` with the rule's code and status, rendered as every other S3 error.
+//!
 //! Unsupported operations answer `NotImplemented` (501). Object bodies are never held whole in
 //! memory: uploads and parts are written to a file as they arrive (MD5 computed on the way),
 //! downloads read the file in 64 KiB chunks, copies go file to file in 64 KiB pieces, and a
@@ -75,6 +79,8 @@ struct CallState {
     caller: Mutex<Option<(String, CallerKey)>>,
     /// The operation `s3s` resolved, for metrics and the log.
     operation: Mutex<Option<&'static str>>,
+    /// The fault rules, applied by the access check once the operation is known.
+    faults: crate::FaultPoint,
 }
 
 tokio::task_local! {
@@ -248,6 +254,7 @@ impl StreamingService for S3Service {
                 request_id: req.request_id.clone(),
                 caller: Mutex::new(None),
                 operation: Mutex::new(None),
+                faults: req.faults.clone(),
             });
             let (parts, body) = req.request.into_parts();
             let request = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));

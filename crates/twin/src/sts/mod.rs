@@ -41,7 +41,7 @@ use twin_state::Store;
 
 use crate::auth::Authenticator;
 use crate::authz::Authorizer;
-use crate::service::{answered, blocking, ApiRequest, AwsService, BoxFuture};
+use crate::service::{answered, blocking, to_response, ApiRequest, AwsService, BoxFuture};
 
 /// The actions the twin's STS answers; any other is `InvalidAction` ("Could not find operation
 /// X for version 2011-06-15").
@@ -150,6 +150,15 @@ impl AwsService for StsService {
 
     fn unsigned_actions(&self) -> &'static [&'static str] {
         UNSIGNED
+    }
+
+    fn operation(&self, req: &ApiRequest) -> Option<&'static str> {
+        let query = parse_query(req).ok()?;
+        OPERATIONS.iter().copied().find(|a| *a == query.action())
+    }
+
+    fn error_response(&self, error: &AwsError, request_id: &str) -> Response {
+        to_response(error.to_query_response(&STS, request_id))
     }
 
     fn handle(&self, req: ApiRequest) -> BoxFuture<'_, Response> {

@@ -14,7 +14,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use crate::credentials::{account_of_arn, Credentials};
 use crate::upstream::{
     AssumeRoleRequest, BoxFuture, Operation, PodIdentityRequest, Upstream, UpstreamError,
-    WebIdentityRequest,
+    WebIdentityRequest, CONNECTION_FAILED, TIMEOUT,
 };
 
 /// Where and how the agent reaches AWS.
@@ -112,13 +112,13 @@ where
             )
         }
         SdkError::TimeoutError(_) => {
-            UpstreamError::unanswered(operation, "Timeout", "the call timed out")
+            UpstreamError::unanswered(operation, TIMEOUT, "the call timed out")
         }
         SdkError::DispatchFailure(failure) => {
             let code = if failure.is_timeout() {
-                "Timeout"
+                TIMEOUT
             } else {
-                "ConnectionFailed"
+                CONNECTION_FAILED
             };
             UpstreamError::unanswered(operation, code, error_chain(&error))
         }

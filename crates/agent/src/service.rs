@@ -134,7 +134,7 @@ impl CredentialService {
                 Ok(answer) => answer,
                 Err(_) => Answer::error(
                     504,
-                    "Timeout",
+                    crate::upstream::TIMEOUT,
                     "the credentials could not be fetched in time; retry",
                 ),
             };
@@ -244,7 +244,7 @@ fn upstream_refusal(error: &CacheError) -> Answer {
     match error {
         CacheError::Timeout(after) => Answer::error(
             504,
-            "Timeout",
+            crate::upstream::TIMEOUT,
             &format!("upstream did not answer within {after:?}; retry"),
         ),
         CacheError::Upstream(failure) => {
@@ -260,6 +260,10 @@ fn upstream_refusal(error: &CacheError) -> Answer {
                     &failure.error.code,
                     &message,
                 ),
+                // Upstream too slow: a gateway timeout, as when the agent's own clock runs out.
+                Retry::Later if failure.error.code == crate::upstream::TIMEOUT => {
+                    Answer::error(504, &failure.error.code, &message)
+                }
                 Retry::Later => Answer::error(503, &failure.error.code, &message),
             }
         }

@@ -78,6 +78,11 @@ pub struct PodIdentityRequest<'a> {
     pub token: &'a str,
 }
 
+/// The code of an upstream call that did not answer in time (the agent's own, not AWS's).
+pub const TIMEOUT: &str = "Timeout";
+/// The code of an upstream call that could not connect (the agent's own).
+pub const CONNECTION_FAILED: &str = "ConnectionFailed";
+
 /// Whether trying again can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {

@@ -542,3 +542,132 @@ fn eks_auth_starts_a_chain_for_service_accounts_without_a_role() {
         3.0
     );
 }
+
+/// Replaces the twin's fault rules (`[]` clears them).
+fn faults(up: &Up, rules: &str) {
+    let (status, body) = http(
+        up.addr(),
+        "POST",
+        "/_rolechain/faults",
+        &[("Content-Type", "application/json")],
+        rules,
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn upstream_faults_are_ridden_out_and_refusals_are_not_cached() {
+    let Some(w) = world("agent-faults") else {
+        return;
+    };
+    let up = &w.up;
+    let assoc = w.files.join("associations.yaml");
+    std::fs::write(&assoc, associations(&["reader", "latecomer"])).unwrap();
+    let agent = Agent::start(
+        up,
+        &w.issuer,
+        &assoc,
+        &["--request-timeout", "2s", "--upstream-timeout", "1s"],
+    );
+    let reader = pod_token(up, "reader", "reader-1", &[]);
+    let latecomer = pod_token(up, "latecomer", "late-1", &[]);
+    let (status, cached) = agent.credentials(&reader);
+    assert_eq!(status, 200);
+    let injected = || {
+        let page = http_get(up.addr(), "/_rolechain/metrics");
+        page.lines()
+            .filter(|l| l.starts_with("rolechain_twin_faults_injected_total{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+
+    // STS unavailable: the cached pod is served, the new one gets STS's code as a 503, and
+    // a forged token of the cached service account gets nothing.
+    faults(
+        up,
+        r#"[{"service":"sts","error":{"statusCode":503,"code":"ServiceUnavailable"}}]"#,
+    );
+    let (status, during) = agent.credentials(&reader);
+    assert_eq!(status, 200);
+    assert_eq!(during["AccessKeyId"], cached["AccessKeyId"]);
+    let (status, body) = agent.credentials(&latecomer);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("ServiceUnavailable")),
+        "{body}"
+    );
+    let mut forged = reader.clone();
+    forged.truncate(forged.len() - 4);
+    forged.push_str("AAAA");
+    assert_eq!(agent.credentials(&forged).0, 403);
+    let expired_audience = pod_token(
+        up,
+        "reader",
+        "reader-2",
+        &["--audience", "sts.amazonaws.com"],
+    );
+    assert_eq!(agent.credentials(&expired_audience).0, 403);
+
+    // Throttled: the same, with STS's throttling code.
+    faults(
+        up,
+        r#"[{"service":"sts","operation":"AssumeRoleWithWebIdentity","error":{"statusCode":400,"code":"Throttling"}}]"#,
+    );
+    let (status, body) = agent.credentials(&latecomer);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("Throttling")),
+        "{body}"
+    );
+    assert_eq!(agent.credentials(&reader).0, 200);
+
+    // A refusal: answered with STS's own status and code, never cached, so each request asks
+    // again (and the first fix is seen at once).
+    faults(
+        up,
+        r#"[{"service":"sts","operation":"AssumeRole","error":{"statusCode":403,"code":"AccessDenied"}}]"#,
+    );
+    let before = injected();
+    for _ in 0..3 {
+        let (status, body) = agent.credentials(&latecomer);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("AccessDenied")),
+            "{body}"
+        );
+        assert!(
+            body["message"].as_str().unwrap().contains("link 1"),
+            "{body}"
+        );
+    }
+    assert_eq!(injected() - before, 3.0);
+
+    // Slow: an uncached request ends within the agent's request timeout.
+    faults(up, r#"[{"service":"sts","latencyMs":8000}]"#);
+    let started = Instant::now();
+    let (status, body) = agent.credentials(&latecomer);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (504, Some("Timeout")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Recovery: once the call in flight has timed out (1 s), the next try gets credentials,
+    // as an SDK's retry would.
+    faults(up, "[]");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let body = loop {
+        let (status, body) = agent.credentials(&latecomer);
+        if status == 200 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {status} {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(body["AccountId"], SHARED);
+}

@@ -40,6 +40,8 @@ pub struct AgentOptions {
     pub issuer: String,
     /// `--audience`.
     pub audience: String,
+    /// `--issuer-ca-file`: the CA (PEM) of an `https://` issuer, instead of the system's roots.
+    pub issuer_ca: Option<PathBuf>,
     /// `--associations`.
     pub associations: Option<PathBuf>,
     /// `--eks-auth`.
@@ -74,6 +76,7 @@ impl AgentOptions {
             cluster_arn: None,
             issuer: issuer.into(),
             audience: "pods.eks.amazonaws.com".to_string(),
+            issuer_ca: None,
             associations: None,
             eks_auth: false,
             binds: vec![
@@ -104,6 +107,9 @@ pub enum StartError {
     /// No `--bind` address could be bound.
     #[error("none of the credential addresses could be bound: {0}")]
     NoBind(String),
+    /// The issuer's TLS trust cannot be set up (no system roots, an unreadable CA file).
+    #[error("trusting the issuer's TLS certificate: {0}")]
+    IssuerTls(String),
     /// The probe or metrics listener could not be bound.
     #[error("binding {what} on {addr}: {source}")]
     Listener {
@@ -202,8 +208,13 @@ pub async fn start(
         .local_addr()
         .unwrap_or(options.metrics_bind);
 
+    let source = oidc::HttpSource::try_new(oidc::HttpSourceConfig {
+        tls: issuer_trust(&options)?,
+        ..oidc::HttpSourceConfig::default()
+    })
+    .map_err(|e| StartError::IssuerTls(e.to_string()))?;
     let verifier = oidc::Verifier::with_config(
-        Arc::new(oidc::HttpSource::default()),
+        Arc::new(source),
         oidc::VerifierConfig {
             clock_skew: options.clock_skew,
             ..oidc::VerifierConfig::default()
@@ -306,6 +317,31 @@ pub async fn start(
         registry: metrics,
         task,
     })
+}
+
+/// How an `https://` issuer's certificate is checked: against `--issuer-ca-file`, else the
+/// system's roots. A plain `http://` issuer (the twin's) needs neither.
+fn issuer_trust(options: &AgentOptions) -> Result<oidc::TlsTrust, StartError> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::CertificateDer;
+    match &options.issuer_ca {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| StartError::IssuerTls(format!("{}: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(StartError::IssuerTls(format!(
+                    "{}: no PEM certificate in it",
+                    path.display()
+                )));
+            }
+            Ok(oidc::TlsTrust::Roots(
+                certs.into_iter().map(|c| c.to_vec()).collect(),
+            ))
+        }
+        None if options.issuer.starts_with("https://") => Ok(oidc::TlsTrust::System),
+        None => Ok(oidc::TlsTrust::Disabled),
+    }
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {

@@ -33,6 +33,9 @@ pub struct Scenario {
     pub make: MakeRequest,
     /// Checks a 200 response; the session's access key id when it is well-formed.
     pub check: CheckAnswer,
+    /// Whether every answer must hand out a new session (STS) or the same one may come back
+    /// (the agent's cache).
+    pub unique_sessions: bool,
 }
 
 /// What a run of a scenario measured.
@@ -117,6 +120,7 @@ pub fn web_identity(p: &Prepared) -> Scenario {
     );
     Scenario {
         name: "AssumeRoleWithWebIdentity",
+        unique_sessions: true,
         make: Box::new(move || wire::unsigned(&endpoint, body.clone())),
         check: Box::new(move |b| {
             let extra: Vec<(&str, &str)> = subject
@@ -141,6 +145,7 @@ pub fn assume_role(p: &Prepared) -> Scenario {
     let (account, role) = (p.account.clone(), p.assume_role_arn.clone());
     Scenario {
         name: "AssumeRole",
+        unique_sessions: true,
         make: Box::new(move || wire::signed(&endpoint, &signer, "sts", body.clone())),
         check: Box::new(move |b| check_session(b, &account, &role, SESSION_NAME, &[])),
     }
@@ -148,6 +153,7 @@ pub fn assume_role(p: &Prepared) -> Scenario {
 
 struct Tally {
     ok_in_window: u64,
+    ok_total: u64,
     latencies_us: Vec<u32>,
     errors: u64,
     samples: Vec<String>,
@@ -156,11 +162,11 @@ struct Tally {
 
 const MAX_SAMPLES: usize = 5;
 
-/// Runs `scenario` against `p.endpoint` over `connections` connections: `warmup` unmeasured,
-/// then `duration` measured.
+/// Runs `scenario` against `addr` (served by `server`) over `connections` connections:
+/// `warmup` unmeasured, then `duration` measured.
 pub async fn run(
     server: &crate::targets::Server,
-    p: &Prepared,
+    addr: std::net::SocketAddr,
     scenario: Scenario,
     connections: usize,
     warmup: Duration,
@@ -174,11 +180,11 @@ pub async fn run(
     let mut tasks = Vec::with_capacity(connections);
     for _ in 0..connections {
         let scenario = Arc::clone(&scenario);
-        let addr = p.endpoint.addr;
         tasks.push(tokio::spawn(async move {
             let mut conn = Connection::new(addr);
             let mut t = Tally {
                 ok_in_window: 0,
+                ok_total: 0,
                 latencies_us: Vec::new(),
                 errors: 0,
                 samples: Vec::new(),
@@ -209,7 +215,10 @@ pub async fn run(
                                 let us = done.duration_since(sent).as_micros();
                                 t.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
                             }
-                            t.keys.push(key.access_key_id);
+                            t.ok_total += 1;
+                            if scenario.unique_sessions {
+                                t.keys.push(key.access_key_id);
+                            }
                         }
                         Err(why) => fail(&mut t, format!("malformed 200 response: {why}")),
                     },
@@ -221,6 +230,7 @@ pub async fn run(
         }));
     }
     let mut requests = 0;
+    let mut answered = 0u64;
     let mut errors = 0;
     let mut latencies = Vec::new();
     let mut error_samples = Vec::new();
@@ -230,6 +240,7 @@ pub async fn run(
         match task.await {
             Ok(t) => {
                 requests += t.ok_in_window;
+                answered += t.ok_total;
                 errors += t.errors;
                 latencies.extend(t.latencies_us);
                 for s in t.samples {
@@ -250,7 +261,7 @@ pub async fn run(
         }
     }
     let cpu = cpu_before.zip(server.cpu_seconds()).map(|(a, b)| b - a);
-    let answered = keys.len() as f64;
+    let answered = answered as f64;
     latencies.sort_unstable();
     let pct = |q: f64| -> f64 {
         if latencies.is_empty() {

@@ -15,6 +15,7 @@
 //! Last, a crash check: the twin is killed with SIGKILL in the middle of AssumeRole load and
 //! restarted on the same data directory; every session it acknowledged must still be there.
 
+mod agent;
 mod load;
 mod targets;
 mod wire;
@@ -31,13 +32,35 @@ use serde::Serialize;
 use crate::load::Outcome;
 use crate::targets::{Prepared, Server};
 
-/// Load the twin's STS (and moto's, as a baseline) over loopback HTTP.
+/// Load the twin's STS (and moto's, as a baseline) over loopback HTTP; or, with `agent`, the
+/// node agent beside a minimal server.
 #[derive(Debug, Parser)]
-#[command(name = "loadgen")]
+#[command(
+    name = "loadgen",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    sts: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// The node agent's cache-hit requests/s and latency beside a minimal hyper server
+    /// answering a body of the same size, and its memory with 10,000 cached entries.
+    Agent(agent::AgentArgs),
+    /// A minimal HTTP server answering every request with one body (the agent's ceiling).
+    Ceiling(agent::CeilingArgs),
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
     /// The `rolechain` binary to start (`rolechain up`).
-    #[arg(long, value_name = "PATH")]
-    rolechain: PathBuf,
+    #[arg(long, value_name = "PATH", required = true)]
+    rolechain: Option<PathBuf>,
     /// moto's `moto_server` script: load it too, as a baseline.
     #[arg(long, value_name = "PATH")]
     moto_server: Option<PathBuf>,
@@ -69,7 +92,7 @@ struct Report {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,6 +102,19 @@ fn main() -> ExitCode {
             eprintln!("loadgen: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let args = match cli.mode {
+        Some(Mode::Ceiling(ceiling)) => {
+            return match runtime.block_on(agent::ceiling(&ceiling)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("loadgen ceiling: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Mode::Agent(agent_args)) => return run_agent(&runtime, &agent_args),
+        None => cli.sts,
     };
     match runtime.block_on(run(&args)) {
         Ok(report) => {
@@ -106,7 +142,38 @@ fn main() -> ExitCode {
     }
 }
 
+fn run_agent(runtime: &tokio::runtime::Runtime, args: &agent::AgentArgs) -> ExitCode {
+    match runtime.block_on(agent::run(args)) {
+        Ok(report) => {
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => eprintln!("loadgen: {e}"),
+                }
+            } else {
+                print!("{}", agent::table(&report));
+            }
+            if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                for p in &report.problems {
+                    eprintln!("loadgen agent: FAILED: {p}");
+                }
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("loadgen agent: FAILED: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(args: &Args) -> anyhow::Result<Report> {
+    let rolechain = args
+        .rolechain
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("--rolechain is required"))?;
     let seconds = args.seconds.unwrap_or(if args.quick { 3.0 } else { 10.0 });
     let duration = Duration::from_secs_f64(seconds);
     let warmup = Duration::from_secs_f64((seconds / 5.0).min(1.0));
@@ -114,7 +181,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let mut outcomes = Vec::new();
     let mut problems = Vec::new();
 
-    let twin = targets::start_twin(&args.rolechain, dir.path(), "127.0.0.1:0").await?;
+    let twin = targets::start_twin(rolechain, dir.path(), "127.0.0.1:0").await?;
     let (signer, issuer) = targets::twin_identity(dir.path())?;
     let prepared = targets::prepare(&twin.endpoint, signer, &issuer)
         .await
@@ -220,7 +287,11 @@ async fn crash_check(
     )
     .await?;
     failures.truncate(5);
-    let twin = targets::start_twin(&args.rolechain, dir, &listen)
+    let rolechain = args
+        .rolechain
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("--rolechain is required"))?;
+    let twin = targets::start_twin(rolechain, dir, &listen)
         .await
         .context("restarting rolechain up after SIGKILL")?;
     let role_name = p.assume_role_arn.rsplit('/').next().unwrap_or_default();
@@ -288,7 +359,7 @@ async fn load_target(
         outcomes.push(
             load::run(
                 server,
-                prepared,
+                prepared.endpoint.addr,
                 scenario,
                 args.connections,
                 warmup,

@@ -155,6 +155,81 @@ pub async fn start_twin(rolechain: &Path, dir: &Path, listen: &str) -> anyhow::R
     })
 }
 
+/// Starts `command` as server `name` (stderr to `log`) and returns it with the stdout lines it
+/// printed up to and including the first containing `until`; its endpoint is the first
+/// `http://` URL on those lines.
+pub async fn start_process(
+    name: &'static str,
+    mut command: Command,
+    log: PathBuf,
+    until: &str,
+) -> anyhow::Result<(Server, Vec<String>)> {
+    let log_file = std::fs::File::create(&log)?;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no stdout from {name}"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let printed = tokio::time::timeout(STARTUP, async {
+        let mut printed = Vec::new();
+        while let Some(line) = lines.next_line().await? {
+            let done = line.contains(until);
+            printed.push(line);
+            if done {
+                return anyhow::Ok(printed);
+            }
+        }
+        bail!(
+            "{name} exited before serving; its log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    })
+    .await
+    .map_err(|_| anyhow!("{name} did not start within {STARTUP:?}"))??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let url = printed
+        .iter()
+        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+        .ok_or_else(|| anyhow!("{name} printed no URL: {printed:?}"))?;
+    let base = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let endpoint = Endpoint::from_base_url(&format!("http://{base}"))?;
+    Ok((
+        Server {
+            name,
+            endpoint,
+            log,
+            child,
+        },
+        printed,
+    ))
+}
+
+impl Server {
+    /// The server's resident memory now, in KiB, from `/proc` (Linux; `None` elsewhere).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
 /// Starts moto's server (`moto_server`) on a free loopback port.
 pub async fn start_moto(moto_server: &Path, dir: &Path) -> anyhow::Result<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?

@@ -277,6 +277,19 @@ pub async fn call(
     Ok(found)
 }
 
+/// `GET path` from `addr` (`HOST:PORT`), requiring a 200: the body.
+pub async fn get(addr: &str, path: &str) -> anyhow::Result<Bytes> {
+    let socket: SocketAddr = addr.parse().with_context(|| format!("address {addr}"))?;
+    let request = Request::get(path)
+        .header("Host", addr)
+        .body(Full::new(Bytes::new()))?;
+    let (status, body) = Connection::new(socket).send(request).await?;
+    if status != StatusCode::OK {
+        bail!("GET {path} from {addr}: {status}");
+    }
+    Ok(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

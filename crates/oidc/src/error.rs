@@ -175,7 +175,10 @@ impl VerifyError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
-    /// The URL uses a scheme this source cannot fetch (`https` is not supported yet).
+    /// The TLS roots configured cannot be used (none found, or one does not parse).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The URL uses a scheme this source cannot fetch (`https` without trusted roots).
     #[error("cannot fetch {url}: {reason}")]
     UnsupportedScheme {
         /// The URL that was refused.

@@ -42,5 +42,5 @@ mod verifier;
 pub use error::{sanitize, IssuerError, SourceError, VerifyError};
 pub use issuer::{rsa_thumbprint, BoundObject, Issuer, IssuerConfig, TokenRequest};
 pub use jwt::{token_fingerprint, Algorithm};
-pub use source::{BoxFuture, HttpSource, HttpSourceConfig, JwksSource, StaticSource};
+pub use source::{BoxFuture, HttpSource, HttpSourceConfig, JwksSource, StaticSource, TlsTrust};
 pub use verifier::{peek_issuer, VerifiedToken, Verifier, VerifierConfig};

@@ -9,6 +9,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::{Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -80,6 +81,19 @@ impl JwksSource for StaticSource {
     }
 }
 
+/// Which certificate authorities vouch for an `https://` issuer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TlsTrust {
+    /// `https://` is refused: only plain `http://` issuers (the twin's own, on loopback).
+    #[default]
+    Disabled,
+    /// The system's root certificates (as `rustls-native-certs` finds them), as for any
+    /// public issuer such as EKS's `oidc.eks.REGION.amazonaws.com`.
+    System,
+    /// Only these root certificates (DER), for a cluster whose issuer has a private CA.
+    Roots(Vec<Vec<u8>>),
+}
+
 /// Limits for [`HttpSource`].
 #[derive(Debug, Clone)]
 pub struct HttpSourceConfig {
@@ -90,6 +104,8 @@ pub struct HttpSourceConfig {
     /// Largest response body accepted (discovery document or JWKS). Default 256 KiB, far above
     /// any real JWKS, small enough that a hostile issuer cannot exhaust memory.
     pub max_body_bytes: usize,
+    /// Whether and how `https://` issuers are trusted. Default [`TlsTrust::Disabled`].
+    pub tls: TlsTrust,
 }
 
 impl Default for HttpSourceConfig {
@@ -98,18 +114,20 @@ impl Default for HttpSourceConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 256 * 1024,
+            tls: TlsTrust::Disabled,
         }
     }
 }
 
-/// Fetches JWKS over plain `http://` by OIDC discovery: `GET {issuer}/.well-known/openid-configuration`,
-/// check its `issuer`, then `GET` its `jwks_uri`.
+/// Fetches JWKS by OIDC discovery: `GET {issuer}/.well-known/openid-configuration`, check its
+/// `issuer`, then `GET` its `jwks_uri`.
 ///
-/// `https://` is not supported yet (no TLS stack is wired in); such URLs fail with
-/// [`SourceError::UnsupportedScheme`]. Redirects are not followed.
+/// `http://` always; `https://` when [`HttpSourceConfig::tls`] trusts some roots (rustls on
+/// aws-lc, TLS 1.2 and 1.3), else such URLs fail with [`SourceError::UnsupportedScheme`].
+/// Redirects are not followed.
 #[derive(Debug, Clone)]
 pub struct HttpSource {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     config: HttpSourceConfig,
 }
 
@@ -119,17 +137,72 @@ impl Default for HttpSource {
     }
 }
 
+/// The TLS client configuration for `trust`: its roots, aws-lc's algorithms.
+fn tls_config(trust: &TlsTrust) -> Result<rustls::ClientConfig, SourceError> {
+    let tls_error = |detail: String| SourceError::Tls(detail);
+    let mut roots = rustls::RootCertStore::empty();
+    match trust {
+        TlsTrust::Disabled => {}
+        TlsTrust::System => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(tls_error(
+                    "no system root certificates were found (install the CA bundle, or give the issuer's CA)".to_string(),
+                ));
+            }
+        }
+        TlsTrust::Roots(ders) => {
+            for der in ders {
+                roots
+                    .add(rustls::pki_types::CertificateDer::from(der.clone()))
+                    .map_err(|e| tls_error(format!("a root certificate is not usable: {e}")))?;
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_error(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 impl HttpSource {
     /// A source with the given limits. Needs a Tokio runtime when used, not when built.
+    ///
+    /// # Panics
+    ///
+    /// Never for [`TlsTrust::Disabled`]; use [`try_new`](Self::try_new) for the others.
     pub fn new(config: HttpSourceConfig) -> Self {
+        match Self::try_new(config) {
+            Ok(source) => source,
+            // Only reachable with roots given; the default configuration always builds.
+            Err(e) => panic!("the JWKS source cannot be built: {e}"),
+        }
+    }
+
+    /// A source with the given limits, or why its TLS roots are unusable.
+    ///
+    /// # Errors
+    ///
+    /// [`SourceError::Tls`] when [`TlsTrust::System`] finds no root certificate or a
+    /// [`TlsTrust::Roots`] certificate does not parse.
+    pub fn try_new(config: HttpSourceConfig) -> Result<Self, SourceError> {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(&config.tls)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
-        HttpSource { client, config }
+            .build(https);
+        Ok(HttpSource { client, config })
     }
 
     /// Fetches `issuer`'s discovery document and returns its `jwks_uri`.
@@ -165,7 +238,7 @@ impl HttpSource {
 
     /// `GET url`, requiring status 200 and a body within the size cap.
     pub async fn get(&self, url: &str) -> Result<Vec<u8>, SourceError> {
-        let uri = parse_http_url(url)?;
+        let uri = parse_url(url, self.config.tls != TlsTrust::Disabled)?;
         let request = Request::get(uri)
             .header(hyper::header::ACCEPT, "application/json")
             .header(hyper::header::USER_AGENT, "rolechain-oidc")
@@ -239,8 +312,9 @@ impl JwksSource for HttpSource {
     }
 }
 
-/// Parses `url`, accepting only absolute `http://` URLs with a host.
-fn parse_http_url(url: &str) -> Result<Uri, SourceError> {
+/// Parses `url`, accepting absolute `http://` URLs with a host, and `https://` ones when
+/// `https` is on.
+fn parse_url(url: &str, https: bool) -> Result<Uri, SourceError> {
     let invalid = |reason: &str| SourceError::InvalidUrl {
         url: sanitize(url),
         reason: reason.to_string(),
@@ -248,14 +322,19 @@ fn parse_http_url(url: &str) -> Result<Uri, SourceError> {
     let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
     match uri.scheme_str() {
         Some("http") => {}
+        Some("https") if https => {}
         Some(s) if s.eq_ignore_ascii_case("https") => {
             return Err(SourceError::UnsupportedScheme {
                 url: sanitize(url),
-                reason: "https is not supported yet by the HTTP JWKS source (plain http:// only); \
-                         serve the issuer over http:// or publish its keys through a StaticSource",
+                reason: "https is not enabled for this JWKS source (no TLS roots are trusted); \
+                         serve the issuer over http:// or trust its CA",
             })
         }
-        _ => return Err(invalid("only absolute http:// URLs are supported")),
+        _ => {
+            return Err(invalid(
+                "only absolute http:// or https:// URLs are supported",
+            ))
+        }
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(invalid("no host"));
@@ -281,14 +360,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_http_urls() {
-        assert!(parse_http_url("http://127.0.0.1:8080/keys").is_ok());
-        let https = parse_http_url("https://oidc.eks.us-east-1.amazonaws.com/id/X").unwrap_err();
+    fn https_only_when_trusted() {
+        assert!(parse_url("http://127.0.0.1:8080/keys", false).is_ok());
+        let eks = "https://oidc.eks.us-east-1.amazonaws.com/id/X";
+        let https = parse_url(eks, false).unwrap_err();
         assert!(matches!(https, SourceError::UnsupportedScheme { .. }));
-        assert!(https.to_string().contains("https is not supported yet"));
+        assert!(https.to_string().contains("https is not enabled"));
+        assert!(parse_url(eks, true).is_ok());
         for bad in ["ftp://x/", "/relative", "", "http://", "not a url"] {
             assert!(
-                matches!(parse_http_url(bad), Err(SourceError::InvalidUrl { .. })),
+                matches!(parse_url(bad, true), Err(SourceError::InvalidUrl { .. })),
                 "{bad:?}"
             );
         }

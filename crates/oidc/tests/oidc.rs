@@ -1165,14 +1165,14 @@ async fn jwks_fetch_failures_are_jwks_unavailable() {
         Err(VerifyError::JwksUnavailable(_))
     ));
 
-    // https is not supported yet, and says so.
+    // https is off unless TLS roots are trusted (tests/https.rs), and says so.
     let https = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE";
     let err = verifier
         .verify(&token_for(https), https, accept_sts)
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, VerifyError::JwksUnavailable(d) if d.contains("https is not supported yet")),
+        matches!(&err, VerifyError::JwksUnavailable(d) if d.contains("https is not enabled")),
         "{err:?}"
     );
 

@@ -33,6 +33,7 @@ pub async fn fetch(twin_url: &str, json: bool) -> anyhow::Result<LastDenied> {
         connect_timeout: Duration::from_secs(3),
         request_timeout: Duration::from_secs(10),
         max_body_bytes: MAX_RESPONSE_BYTES,
+        ..oidc::HttpSourceConfig::default()
     });
     let body = client.get(&url).await.with_context(|| {
         format!("asking the twin at {twin_url} (is `rolechain up` running there? see --twin)")

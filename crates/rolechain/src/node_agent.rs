@@ -41,6 +41,10 @@ pub struct AgentArgs {
     /// JWKS.
     #[arg(long, value_name = "URL", required = true)]
     pub issuer: Option<String>,
+    /// The CA certificate(s), PEM, of an https:// issuer with a private CA (default: the
+    /// system's roots).
+    #[arg(long, value_name = "FILE")]
+    pub issuer_ca_file: Option<PathBuf>,
     /// The token audience accepted.
     #[arg(long, value_name = "AUD", default_value = "pods.eks.amazonaws.com")]
     pub audience: String,
@@ -104,6 +108,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let mut options = agent::AgentOptions::new(cluster, issuer.trim_end_matches('/'));
     options.cluster_arn = args.cluster_arn;
     options.audience = args.audience;
+    options.issuer_ca = args.issuer_ca_file;
     options.associations = args.associations;
     options.eks_auth = args.eks_auth;
     options.binds = args.binds;

@@ -95,11 +95,23 @@ impl CacheKey {
     }
 }
 
+/// What the cache keeps of a set of credentials besides their wire body: who and until when.
+/// The secret and the session token live only in the body, once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// `AccessKeyId` (not a secret: it is in every signed request and CloudTrail).
+    pub access_key_id: String,
+    /// The account of the chain's last role.
+    pub account_id: String,
+    /// When they stop working.
+    pub expiration: SystemTime,
+}
+
 /// Credentials ready to hand out, with their wire body rendered once.
 #[derive(Debug)]
 pub struct Served {
-    /// The credentials.
-    pub credentials: Credentials,
+    /// Which credentials, and until when.
+    pub credentials: Issued,
     /// Their `/v1/credentials` JSON body.
     pub body: Bytes,
     /// Below this much lifetime left they are renewed before being handed out.
@@ -550,7 +562,11 @@ impl CredentialCache {
         let floor = self.config.min_remaining.min(lifetime / 2);
         Served {
             body: Bytes::from(credentials.to_wire_json()),
-            credentials,
+            credentials: Issued {
+                access_key_id: credentials.access_key_id,
+                account_id: credentials.account_id,
+                expiration: credentials.expiration,
+            },
             floor,
         }
     }

@@ -166,6 +166,26 @@ fn credentials(
     })
 }
 
+/// The credentials of an STS answer (`AssumeRole` and `AssumeRoleWithWebIdentity` share the
+/// types).
+fn from_sts(
+    operation: Operation,
+    creds: Option<&aws_sdk_sts::types::Credentials>,
+    user: Option<&aws_sdk_sts::types::AssumedRoleUser>,
+) -> Result<Credentials, UpstreamError> {
+    let creds = creds.ok_or_else(|| malformed(operation, "Credentials"))?;
+    credentials(
+        operation,
+        [
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            creds.session_token(),
+        ],
+        creds.expiration(),
+        user.map(|u| u.arn()),
+    )
+}
+
 fn malformed(operation: Operation, what: &str) -> UpstreamError {
     UpstreamError::unanswered(
         operation,
@@ -191,20 +211,7 @@ impl Upstream for SdkUpstream {
                 .send()
                 .await
                 .map_err(|e| upstream_error(op, e))?;
-            let creds = answer
-                .credentials()
-                .ok_or_else(|| malformed(op, "Credentials"))?;
-            let arn = answer.assumed_role_user().map(|u| u.arn());
-            credentials(
-                op,
-                [
-                    creds.access_key_id(),
-                    creds.secret_access_key(),
-                    creds.session_token(),
-                ],
-                creds.expiration(),
-                arn,
-            )
+            from_sts(op, answer.credentials(), answer.assumed_role_user())
         })
     }
 
@@ -252,20 +259,7 @@ impl Upstream for SdkUpstream {
                 .send()
                 .await
                 .map_err(|e| upstream_error(op, e))?;
-            let creds = answer
-                .credentials()
-                .ok_or_else(|| malformed(op, "Credentials"))?;
-            let arn = answer.assumed_role_user().map(|u| u.arn());
-            credentials(
-                op,
-                [
-                    creds.access_key_id(),
-                    creds.secret_access_key(),
-                    creds.session_token(),
-                ],
-                creds.expiration(),
-                arn,
-            )
+            from_sts(op, answer.credentials(), answer.assumed_role_user())
         })
     }
 

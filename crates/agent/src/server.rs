@@ -217,6 +217,8 @@ pub async fn start(
         Arc::new(source),
         oidc::VerifierConfig {
             clock_skew: options.clock_skew,
+            // What Kubernetes signs service-account tokens with; nothing else is accepted.
+            algorithms: vec![oidc::Algorithm::RS256, oidc::Algorithm::ES256],
             ..oidc::VerifierConfig::default()
         },
     );

@@ -116,57 +116,66 @@ fn main() -> ExitCode {
         Some(Mode::Agent(agent_args)) => return run_agent(&runtime, &agent_args),
         None => cli.sts,
     };
-    match runtime.block_on(run(&args)) {
-        Ok(report) => {
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => eprintln!("loadgen: {e}"),
-                }
-            } else {
-                print!("{}", table(&report));
-            }
-            if report.ok {
-                ExitCode::SUCCESS
-            } else {
-                for p in &report.problems {
-                    eprintln!("loadgen: FAILED: {p}");
-                }
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("loadgen: FAILED: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let json = args.json;
+    finish("loadgen", runtime.block_on(run(&args)), json, table)
 }
 
 fn run_agent(runtime: &tokio::runtime::Runtime, args: &agent::AgentArgs) -> ExitCode {
-    match runtime.block_on(agent::run(args)) {
-        Ok(report) => {
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => eprintln!("loadgen: {e}"),
-                }
-            } else {
-                print!("{}", agent::table(&report));
-            }
-            if report.ok {
-                ExitCode::SUCCESS
-            } else {
-                for p in &report.problems {
-                    eprintln!("loadgen agent: FAILED: {p}");
-                }
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("loadgen agent: FAILED: {e:#}");
-            ExitCode::FAILURE
-        }
+    finish(
+        "loadgen agent",
+        runtime.block_on(agent::run(args)),
+        args.json,
+        agent::table,
+    )
+}
+
+/// A report's verdict: whether every check held, and what failed.
+trait Verdict {
+    fn problems(&self) -> &[String];
+}
+
+impl Verdict for Report {
+    fn problems(&self) -> &[String] {
+        &self.problems
     }
+}
+
+impl Verdict for agent::AgentReport {
+    fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+/// Prints `result` (as JSON, or as `table` renders it) and exits 0 only when it has no
+/// problem.
+fn finish<R: Serialize + Verdict>(
+    what: &str,
+    result: anyhow::Result<R>,
+    json: bool,
+    table: fn(&R) -> String,
+) -> ExitCode {
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("{what}: FAILED: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("{what}: {e}"),
+        }
+    } else {
+        print!("{}", table(&report));
+    }
+    if report.problems().is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    for p in report.problems() {
+        eprintln!("{what}: FAILED: {p}");
+    }
+    ExitCode::FAILURE
 }
 
 async fn run(args: &Args) -> anyhow::Result<Report> {

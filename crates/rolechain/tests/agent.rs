@@ -437,7 +437,7 @@ fn eks_auth_starts_a_chain_for_service_accounts_without_a_role() {
     };
     let up = &w.up;
     // Seed 004's primary role, trusted by the EKS Pod Identity service principal, and the
-    // cluster's pod identity association for default/pods-sa.
+    // cluster's pod identity associations of default/pods-sa and default/chained-sa.
     let pods_trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
     ok_json(up.aws(
         Some("developer"),
@@ -450,36 +450,24 @@ fn eks_auth_starts_a_chain_for_service_accounts_without_a_role() {
             pods_trust,
         ],
     ));
-    ok_json(up.aws(
-        Some("developer"),
-        &[
-            "eks",
-            "create-pod-identity-association",
-            "--cluster-name",
-            "development-cluster",
-            "--namespace",
-            "default",
-            "--service-account",
-            "pods-sa",
-            "--role-arn",
-            &format!("arn:aws:iam::{DEV}:role/eks-primary"),
-        ],
-    ));
-    ok_json(up.aws(
-        Some("developer"),
-        &[
-            "eks",
-            "create-pod-identity-association",
-            "--cluster-name",
-            "development-cluster",
-            "--namespace",
-            "default",
-            "--service-account",
-            "chained-sa",
-            "--role-arn",
-            &format!("arn:aws:iam::{DEV}:role/eks-primary"),
-        ],
-    ));
+    let primary = format!("arn:aws:iam::{DEV}:role/eks-primary");
+    for service_account in ["pods-sa", "chained-sa"] {
+        ok_json(up.aws(
+            Some("developer"),
+            &[
+                "eks",
+                "create-pod-identity-association",
+                "--cluster-name",
+                "development-cluster",
+                "--namespace",
+                "default",
+                "--service-account",
+                service_account,
+                "--role-arn",
+                &primary,
+            ],
+        ));
+    }
     ok_json(up.aws(
         Some("developer"),
         &[

@@ -659,3 +659,27 @@ fn upstream_faults_are_ridden_out_and_refusals_are_not_cached() {
     };
     assert_eq!(body["AccountId"], SHARED);
 }
+
+#[test]
+fn the_endpoint_can_come_from_the_sdks_own_variables() {
+    let Some(w) = world("agent-endpoint-env") else {
+        return;
+    };
+    let assoc = w.files.join("associations.yaml");
+    std::fs::write(&assoc, associations(&["reader"])).unwrap();
+    // No --endpoint-url and no profile naming one: only AWS_ENDPOINT_URL_STS says where STS is.
+    let nowhere = w.files.join("no-config");
+    let agent = Agent::start_with_env(
+        &w.up,
+        &w.issuer,
+        &assoc,
+        &[],
+        &[
+            ("AWS_CONFIG_FILE", nowhere.to_str().unwrap()),
+            ("AWS_ENDPOINT_URL_STS", &w.up.base_url),
+        ],
+    );
+    let (status, body) = agent.credentials(&pod_token(&w.up, "reader", "reader-1", &[]));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["AccountId"], SHARED);
+}

@@ -155,27 +155,41 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(up: &Up, issuer: &str, associations: &Path, extra: &[&str]) -> Agent {
+        Agent::start_with_env(up, issuer, associations, extra, &[])
+    }
+
+    /// [`start`](Self::start) with more environment variables; when they name the endpoint
+    /// (`AWS_ENDPOINT_URL…`), `--endpoint-url` is not passed.
+    pub fn start_with_env(
+        up: &Up,
+        issuer: &str,
+        associations: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Agent {
         let assoc = associations.display().to_string();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rolechain"))
-            .args([
-                "agent",
-                "--cluster",
-                "development-cluster",
-                "--issuer",
-                issuer,
-                "--associations",
-                &assoc,
-                "--endpoint-url",
-                &up.base_url,
-                "--region",
-                "us-east-1",
-                "--bind",
-                "127.0.0.1:0",
-                "--probe-bind",
-                "127.0.0.1:0",
-                "--metrics-bind",
-                "127.0.0.1:0",
-            ])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rolechain"));
+        command.args([
+            "agent",
+            "--cluster",
+            "development-cluster",
+            "--issuer",
+            issuer,
+            "--associations",
+            &assoc,
+            "--region",
+            "us-east-1",
+            "--bind",
+            "127.0.0.1:0",
+            "--probe-bind",
+            "127.0.0.1:0",
+            "--metrics-bind",
+            "127.0.0.1:0",
+        ]);
+        if !env.iter().any(|(k, _)| k.starts_with("AWS_ENDPOINT_URL")) {
+            command.args(["--endpoint-url", &up.base_url]);
+        }
+        let mut child = command
             .args(extra)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -188,6 +202,7 @@ impl Agent {
             .env("AWS_PROFILE", "developer")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

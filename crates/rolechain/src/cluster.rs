@@ -36,6 +36,10 @@ pub struct TokenArgs {
     /// The data directory `rolechain up` uses.
     #[arg(long, value_name = "DIR", default_value = local::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+    /// Write the token to FILE (0600, exactly the token, as kubelet writes a projected token)
+    /// instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// A stable uid shaped like a Kubernetes one, so repeated tokens for the same object agree.

@@ -129,10 +129,13 @@ fn main() -> ExitCode {
             }
         },
         Command::Cluster(ClusterCommand::Token(args)) => match cluster::token(&args) {
-            Ok(token) => {
-                println!("{token}");
-                ExitCode::SUCCESS
-            }
+            Ok(token) => match write_token(&token, args.output.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rolechain cluster token: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
             Err(e) => {
                 eprintln!("rolechain cluster token: {e:#}");
                 ExitCode::FAILURE
@@ -149,6 +152,26 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// Writes a token where `cluster token` was told: a file holds exactly the token, and so does
+/// standard output when it is a file or a pipe (`> token`), since SDKs refuse a token file
+/// with a newline (botocore: "not a legal header value"); a terminal gets a line.
+fn write_token(token: &str, output: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use std::io::{IsTerminal as _, Write as _};
+    if let Some(path) = output {
+        use anyhow::Context as _;
+        return private_fs::write_atomic(path, token.as_bytes())
+            .with_context(|| format!("writing {}", path.display()));
+    }
+    let mut stdout = std::io::stdout().lock();
+    if stdout.is_terminal() {
+        writeln!(stdout, "{token}")?;
+    } else {
+        write!(stdout, "{token}")?;
+    }
+    stdout.flush()?;
+    Ok(())
 }
 
 /// Structured logs on stderr; `RUST_LOG` overrides the default level.

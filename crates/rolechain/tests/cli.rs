@@ -499,3 +499,58 @@ fn explain_prints_the_readme_example() {
         stdout(&out)
     );
 }
+
+/// `rolechain cluster token > token`, as the README and the seeds write it, then the token file
+/// used as the AWS CLI uses it: the file holds exactly the token (botocore refuses a container
+/// token file with a newline, and STS a web identity token with one). `--output` does the same
+/// into a private file.
+#[test]
+fn cluster_token_writes_exactly_the_token_into_files_and_pipes() {
+    let dir = TempDir::new("token-file");
+    let up = Up::start(&dir.path().join("data"), &[]);
+    let data = up.data_dir.display().to_string();
+    let token_file = dir.path().join("token");
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            "\"$0\" cluster token --data-dir \"$1\" --cluster development-cluster --namespace default --service-account my-service-account > \"$2\"",
+            env!("CARGO_BIN_EXE_rolechain"),
+            &data,
+            &token_file.display().to_string(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let written = std::fs::read(&token_file).unwrap();
+    assert_eq!(written.split(|b| *b == b'.').count(), 3);
+    assert!(
+        !written.iter().any(|b| b.is_ascii_whitespace()),
+        "a redirected token is exactly the token"
+    );
+
+    let out_file = dir.path().join("out-token");
+    let out = rolechain(&[
+        "cluster",
+        "token",
+        "--data-dir",
+        &data,
+        "--cluster",
+        "development-cluster",
+        "--namespace",
+        "default",
+        "--service-account",
+        "my-service-account",
+        "--output",
+        &out_file.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let written = std::fs::read(&out_file).unwrap();
+    assert!(!written.is_empty() && !written.iter().any(|b| b.is_ascii_whitespace()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&out_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "a token file is private");
+    }
+}

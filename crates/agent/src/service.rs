@@ -1,6 +1,6 @@
 //! Answering `GET /v1/credentials`: the Host check, the agent's own rate limit, the token,
 //! the association, the cache. Plain functions over plain values; the HTTP glue is in
-//! [`crate::server`].
+//! the `server` module.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -462,7 +462,7 @@ impl FaultPoint {
         }
         let plan = plan(&rules, self.service, operation, random_unit);
         let service = self.service;
-        let action = operation.unwrap_or(crate::front_door::UNKNOWN);
+        let action = operation.unwrap_or(crate::metrics::UNKNOWN);
         if !plan.delay.is_zero() {
             let latency_ms = u64::try_from(plan.delay.as_millis()).unwrap_or(u64::MAX);
             tracing::info!(service, action, latency_ms, "fault injected: latency");

@@ -10,6 +10,7 @@ use http::StatusCode;
 use http_body_util::BodyExt as _;
 
 use crate::front_door_errors::{error_response, Shape};
+use crate::metrics::UNKNOWN;
 use crate::server::{RequestMeta, RouteInfo, Shared};
 use crate::service::{ApiAction, ApiRequest};
 
@@ -17,9 +18,6 @@ use crate::service::{ApiAction, ApiRequest};
 /// the request timeout then no longer bounds.
 #[derive(Clone, Default)]
 pub(crate) struct Streamed(pub(crate) Arc<std::sync::atomic::AtomicBool>);
-
-/// The `service` label of requests that never reached a service handler.
-pub(crate) const UNKNOWN: &str = "unknown";
 
 /// Unsigned requests that matched no internal route: AWS's answer to a request without
 /// credentials, except for the Query actions a service serves unsigned

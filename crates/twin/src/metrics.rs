@@ -11,6 +11,10 @@ use prometheus_client::registry::Registry;
 
 use crate::decisions::DecisionLog;
 
+/// The service or action label of a request that never reached a service (or named no
+/// operation it knows).
+pub(crate) const UNKNOWN: &str = "unknown";
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     service: &'static str,

@@ -27,10 +27,10 @@ use crate::admin;
 use crate::config::TwinConfig;
 use crate::decisions::DecisionLog;
 use crate::faults::{FaultPoint, Faults};
-use crate::front_door::{self, UNKNOWN};
+use crate::front_door;
 use crate::ids::new_request_id;
 use crate::issuers::{issuer_url, IssuerRegistry};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, UNKNOWN};
 use crate::service::{AwsService, StreamingService};
 
 /// Why the server could not start or run.

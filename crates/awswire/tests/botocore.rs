@@ -50,33 +50,6 @@ for case in json.load(sys.stdin):
 print(json.dumps(out))
 "#;
 
-fn python() -> String {
-    std::env::var("ROLECHAIN_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-fn botocore_available() -> bool {
-    let ok = Command::new(python())
-        .args(["-c", "import botocore"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let required = std::env::var("ROLECHAIN_REQUIRE_PEERS").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "ROLECHAIN_REQUIRE_PEERS=1 but `{} -c 'import botocore'` failed",
-            python()
-        );
-        println!(
-            "NOTICE: botocore is not importable with `{}`; skipping the botocore peer test \
-             (set ROLECHAIN_PYTHON, or ROLECHAIN_REQUIRE_PEERS=1 to make this a failure)",
-            python()
-        );
-    }
-    ok
-}
-
 fn case(name: &str, service: &str, operation: &str, resp: &HttpResponse) -> Value {
     json!({
         "name": name,
@@ -89,7 +62,7 @@ fn case(name: &str, service: &str, operation: &str, resp: &HttpResponse) -> Valu
 }
 
 fn parse_all(cases: &[Value]) -> Value {
-    let mut child = Command::new(python())
+    let mut child = Command::new(peers::python())
         .args(["-c", PARSE_WITH_BOTOCORE])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -126,7 +99,7 @@ fn role(e: &mut awswire::Element<'_>, name: &str) {
 
 #[test]
 fn botocore_parses_what_awswire_writes() {
-    if !botocore_available() {
+    if !peers::available("botocore") {
         return;
     }
     let mut cases = Vec::new();

@@ -27,14 +27,9 @@ const CLUSTER: &str = "development-cluster";
 const BUCKET: &str = "my-cross-account-data-bucket-fixed-suffix";
 const EXTRA_BUCKET: &str = "rolechain-terraform-extra";
 
-/// Fails (peers required) or prints a notice and returns `None`.
+/// Fails (peers required) or prints a notice and returns `None` (the `peers` gate).
 fn missing(what: &str) -> Option<()> {
-    assert!(
-        std::env::var("ROLECHAIN_REQUIRE_PEERS").as_deref() != Ok("1"),
-        "{what} and ROLECHAIN_REQUIRE_PEERS=1"
-    );
-    eprintln!("NOTICE: skipping terraform_seed004: {what}");
-    None
+    peers::missing(&format!("terraform_seed004: {what}"))
 }
 
 /// A version directory name as numbers, for picking the newest (`5.100.0` > `5.99.1`).

@@ -15,22 +15,19 @@ use time::Duration;
 #[test]
 fn botocore_signed_requests_verify() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/botocore/sign_requests.py");
-    let python = std::env::var("ROLECHAIN_PYTHON").unwrap_or_else(|_| "python3".into());
-    let required = std::env::var_os("ROLECHAIN_REQUIRE_PEERS").is_some();
-    let output = match Command::new(&python).arg(&script).output() {
-        Ok(o) if o.status.success() => o,
-        other => {
-            assert!(!required, "botocore signer failed to run: {other:?}");
-            eprintln!("skipped: {python} could not run the botocore signer: {other:?}");
-            return;
-        }
-    };
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    if let Some(reason) = json.get("skip") {
-        assert!(!required, "botocore required but {reason}");
-        eprintln!("skipped: {reason}");
+    if !peers::available("botocore") {
         return;
     }
+    let output = Command::new(peers::python())
+        .arg(&script)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "the botocore signer failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let requests = json["requests"].as_array().unwrap();
     assert!(requests.len() >= 16, "{} requests", requests.len());
     eprintln!("botocore {}: {} requests", json["botocore"], requests.len());

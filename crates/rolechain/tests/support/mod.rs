@@ -301,22 +301,9 @@ impl Drop for Up {
 }
 
 /// The interpreter with awscli and boto3 (`$ROLECHAIN_PYTHON`, default `python3`), or `None`
-/// with a notice; a failure instead when `ROLECHAIN_REQUIRE_PEERS=1`.
+/// with a notice; a failure instead when `ROLECHAIN_REQUIRE_PEERS=1` (the `peers` gate).
 pub fn python() -> Option<String> {
-    let python = std::env::var("ROLECHAIN_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let ok = Command::new(&python)
-        .args(["-c", "import awscli, boto3"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var("ROLECHAIN_REQUIRE_PEERS").as_deref() != Ok("1"),
-        "awscli/boto3 not importable by {python} and ROLECHAIN_REQUIRE_PEERS=1"
-    );
-    eprintln!("NOTICE: skipping: awscli/boto3 not importable by {python}");
-    None
+    peers::available("awscli, boto3").then(peers::python)
 }
 
 /// A raw HTTP/1.1 GET over loopback, enough for the twin's JSON endpoints.

@@ -73,9 +73,18 @@ pub struct ExplainArgs {
         ]
     )]
     pub last_denied: bool,
-    /// The twin `--last-denied` asks (the address `rolechain up` serves on).
-    #[arg(long, value_name = "URL", default_value = DEFAULT_TWIN_URL)]
-    pub twin: String,
+    /// The twin `--last-denied` asks; default: the one `rolechain up` recorded in `--data-dir`,
+    /// else `http://127.0.0.1:4555`.
+    #[arg(long, value_name = "URL", env = "ROLECHAIN_ENDPOINT")]
+    pub twin: Option<String>,
+    /// The data directory of the `rolechain up` to ask (`--last-denied`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "ROLECHAIN_DATA_DIR",
+        default_value = ".rolechain"
+    )]
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Where `rolechain up` serves by default.

@@ -34,7 +34,7 @@ pub struct TokenArgs {
     #[arg(long, default_value_t = 3600)]
     pub duration: u64,
     /// The data directory `rolechain up` uses.
-    #[arg(long, value_name = "DIR", default_value = local::DEFAULT_DATA_DIR)]
+    #[arg(long, value_name = "DIR", env = "ROLECHAIN_DATA_DIR", default_value = local::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Write the token to FILE (0600, exactly the token, as kubelet writes a projected token)
     /// instead of standard output.
@@ -66,7 +66,7 @@ pub struct RotateArgs {
     #[arg(long)]
     pub account: Option<String>,
     /// The data directory `rolechain up` uses.
-    #[arg(long, value_name = "DIR", default_value = local::DEFAULT_DATA_DIR)]
+    #[arg(long, value_name = "DIR", env = "ROLECHAIN_DATA_DIR", default_value = local::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 }
 

@@ -17,12 +17,13 @@ pub enum LastDenied {
     None,
 }
 
-/// Asks the twin at `twin_url` for its newest denial and renders it.
+/// Asks the twin at `twin_url` (found through `from`, for messages) for its newest denial and
+/// renders it.
 ///
 /// # Errors
 ///
 /// When the twin cannot be reached or answers with something that is not a decision log.
-pub async fn fetch(twin_url: &str, json: bool) -> anyhow::Result<LastDenied> {
+pub async fn fetch(twin_url: &str, from: &str, json: bool) -> anyhow::Result<LastDenied> {
     let url = format!(
         "{}/_rolechain/decisions?verdict=deny&limit=1",
         twin_url.trim_end_matches('/')
@@ -36,7 +37,9 @@ pub async fn fetch(twin_url: &str, json: bool) -> anyhow::Result<LastDenied> {
         ..oidc::HttpSourceConfig::default()
     });
     let body = client.get(&url).await.with_context(|| {
-        format!("asking the twin at {twin_url} (is `rolechain up` running there? see --twin)")
+        format!(
+            "asking the twin at {twin_url}, from {from} (is `rolechain up` running there? see --twin and --data-dir)"
+        )
     })?;
     let mut entries: Vec<DecisionEntry> = serde_json::from_slice(&body)
         .with_context(|| format!("{url} did not answer with a decision log"))?;

@@ -7,6 +7,7 @@
 //!     keys/                  the issuer's signing keys
 //! <data-dir>/aws/config      AWS CLI/SDK profiles, one per account alias, pointing at the twin
 //! <data-dir>/aws/credentials the admin access keys of each account
+//! <data-dir>/endpoint        the URL the running (or last) `up` serves on
 //! ```
 //!
 //! Everything in it is the owner's only: directories 0700, files 0600 (`private_fs`).
@@ -29,6 +30,43 @@ pub struct IssuerRecord {
     pub account: String,
     pub region: String,
     pub issuer_url: String,
+}
+
+/// Where `up` records the URL it serves on, so other commands find the twin from the data
+/// directory alone.
+pub fn endpoint_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("endpoint")
+}
+
+/// Records `base_url` as the data directory's twin.
+pub fn write_endpoint(data_dir: &Path, base_url: &str) -> anyhow::Result<()> {
+    write_private(&endpoint_file(data_dir), base_url)
+}
+
+/// The twin a command should ask: `explicit` (a flag or `ROLECHAIN_ENDPOINT`), else the one
+/// `up` recorded in `data_dir`, else the default address; with where it came from, for
+/// messages.
+pub fn twin_endpoint(explicit: Option<&str>, data_dir: &Path) -> (String, String) {
+    if let Some(url) = explicit {
+        return (
+            url.trim_end_matches('/').to_string(),
+            "--twin / ROLECHAIN_ENDPOINT".into(),
+        );
+    }
+    let file = endpoint_file(data_dir);
+    match std::fs::read_to_string(&file) {
+        Ok(url) if url.trim().starts_with("http") => (
+            url.trim().trim_end_matches('/').to_string(),
+            file.display().to_string(),
+        ),
+        _ => (
+            explain::DEFAULT_TWIN_URL.to_string(),
+            format!(
+                "the default address ({} has no endpoint file)",
+                data_dir.display()
+            ),
+        ),
+    }
 }
 
 pub fn state_dir(data_dir: &Path) -> PathBuf {

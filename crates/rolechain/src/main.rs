@@ -55,13 +55,14 @@ fn explain_last_denied(args: &explain::ExplainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(last_denied::fetch(&args.twin, args.json)) {
+    let (twin, from) = local::twin_endpoint(args.twin.as_deref(), &args.data_dir);
+    match runtime.block_on(last_denied::fetch(&twin, &from, args.json)) {
         Ok(last_denied::LastDenied::Found(text)) => {
             print!("{text}");
             ExitCode::from(1)
         }
         Ok(last_denied::LastDenied::None) => {
-            println!("The twin at {} has recorded no denial.", args.twin);
+            println!("The twin at {twin} has recorded no denial.");
             ExitCode::SUCCESS
         }
         Err(e) => {

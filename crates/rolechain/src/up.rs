@@ -16,7 +16,7 @@ use crate::local::{self, IssuerRecord};
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpArgs {
     /// Where state, issuer keys and the AWS config files live.
-    #[arg(long, value_name = "DIR", default_value = local::DEFAULT_DATA_DIR)]
+    #[arg(long, value_name = "DIR", env = "ROLECHAIN_DATA_DIR", default_value = local::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Address to serve the twin on.
     #[arg(long, value_name = "ADDR", default_value_t = twin::DEFAULT_LISTEN)]
@@ -100,6 +100,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let seeded = store.seed_if_empty(&world)?;
     let clusters = register_issuers(&server, &store, &args.data_dir, &base_url)?;
     let profiles = write_aws_files(&store, &args.data_dir, &base_url)?;
+    local::write_endpoint(&args.data_dir, &base_url)?;
     let mut eks_auth = twin::EksAuthConfig::default();
     eks_auth.max_requests_per_second = args.eks_auth_rate_limit;
     crate::services::register(&mut server, &store, eks_auth)?;

@@ -554,3 +554,83 @@ fn cluster_token_writes_exactly_the_token_into_files_and_pipes() {
         assert_eq!(mode & 0o777, 0o600, "a token file is private");
     }
 }
+
+/// A data directory elsewhere, a port of its own: `up` records where it serves, and the other
+/// commands find the twin and the clusters from `--data-dir` or `ROLECHAIN_DATA_DIR` alone.
+#[test]
+fn commands_find_the_twin_from_the_data_directory() {
+    let dir = TempDir::new("find-twin");
+    let data = dir.path().join("elsewhere");
+    let up = Up::start(&data, &[]);
+    let data_arg = data.display().to_string();
+    assert_eq!(
+        std::fs::read_to_string(data.join("endpoint")).unwrap(),
+        up.base_url
+    );
+
+    let out = rolechain(&["explain", "--last-denied", "--data-dir", &data_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "The twin at {} has recorded no denial",
+            up.base_url
+        )),
+        "{}",
+        stdout(&out)
+    );
+
+    let by_env = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rolechain"))
+            .args(args)
+            .env("ROLECHAIN_DATA_DIR", &data)
+            .env_remove("ROLECHAIN_ENDPOINT")
+            .output()
+            .unwrap()
+    };
+    let out = by_env(&["explain", "--last-denied"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = by_env(&[
+        "cluster",
+        "token",
+        "--cluster",
+        "development-cluster",
+        "--namespace",
+        "default",
+        "--service-account",
+        "app",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).split('.').count(), 3);
+
+    // An explicit endpoint wins, and a failure says where the address came from.
+    let out = Command::new(env!("CARGO_BIN_EXE_rolechain"))
+        .args(["explain", "--last-denied", "--data-dir", &data_arg])
+        .env("ROLECHAIN_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("http://127.0.0.1:9, from --twin / ROLECHAIN_ENDPOINT"),
+        "{}",
+        stderr(&out)
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rolechain"))
+        .args([
+            "explain",
+            "--last-denied",
+            "--data-dir",
+            &empty.display().to_string(),
+        ])
+        .env_remove("ROLECHAIN_ENDPOINT")
+        .output()
+        .unwrap();
+    if out.status.code() == Some(2) {
+        assert!(
+            stderr(&out).contains("has no endpoint file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

@@ -146,7 +146,6 @@ impl RunningAgent {
     }
 }
 
-#[derive(Clone)]
 struct Shared {
     service: Arc<CredentialService>,
     ready: Arc<AtomicBool>,
@@ -256,11 +255,12 @@ pub async fn start(
         clock,
         request_timeout: options.cache.fetch_timeout + Duration::from_secs(1),
     });
-    let shared = Shared {
+    // Behind one Arc: axum clones the state for every request.
+    let shared = Arc::new(Shared {
         service,
         ready: Arc::new(AtomicBool::new(false)),
         metrics: metrics.clone(),
-    };
+    });
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -364,7 +364,7 @@ async fn serve(listener: TcpListener, app: Router, stop: watch::Receiver<bool>) 
 }
 
 /// Fetches the issuer's keys until it succeeds; the agent is ready from then on.
-async fn preload(shared: Shared, stop: watch::Receiver<bool>) {
+async fn preload(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     let mut wait = Duration::from_millis(500);
     loop {
         match shared.service.tokens.preload().await {
@@ -443,7 +443,7 @@ fn json(answer: Answer) -> Response {
         .into_response()
 }
 
-async fn credentials(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+async fn credentials(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let authorization = headers.get(header::AUTHORIZATION).map(|h| h.as_bytes());
     json(shared.service.answer(host, authorization).await)
@@ -460,7 +460,7 @@ async fn healthz() -> Response {
     (StatusCode::OK, "ok").into_response()
 }
 
-async fn readyz(State(shared): State<Shared>) -> Response {
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     if shared.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "ready").into_response()
     } else {
@@ -472,7 +472,7 @@ async fn readyz(State(shared): State<Shared>) -> Response {
     }
 }
 
-async fn metrics_page(State(shared): State<Shared>) -> Response {
+async fn metrics_page(State(shared): State<Arc<Shared>>) -> Response {
     (
         StatusCode::OK,
         [(

@@ -1,0 +1,103 @@
+//! The README's walkthroughs, run literally: each `examples/*/run.sh` against a fresh
+//! `rolechain up`, with the exports `up` prints, the real AWS CLI as `aws`, and the built
+//! binary as `rolechain`; and the README quotes each script as it is.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::*;
+
+fn repository() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+}
+
+/// Runs `examples/NAME/run.sh` in an empty directory; its output, or `None` without the CLI.
+fn run_example(name: &str) -> Option<std::process::Output> {
+    let dir = TempDir::new(&format!("example-{name}"));
+    let up = Up::start(&dir.path().join("data"), &[]);
+    let python = python()?;
+    // `aws` as a user has it: the AWS CLI of the pinned Python.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let aws = bin.join("aws");
+    std::fs::write(
+        &aws,
+        format!("#!/bin/sh\nexec \"{python}\" -m awscli \"$@\"\n"),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let script = repository().join("examples").join(name).join("run.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .current_dir(&work)
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", &work)
+        // What `up` told the user to export.
+        .env("AWS_CONFIG_FILE", up.data_dir.join("aws/config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            up.data_dir.join("aws/credentials"),
+        )
+        .env("ROLECHAIN", env!("CARGO_BIN_EXE_rolechain"))
+        .env("ROLECHAIN_DATA_DIR", &up.data_dir)
+        .env("AWS_PAGER", "")
+        .output()
+        .unwrap();
+    Some(out)
+}
+
+/// The README holds the script from its first command on, word for word.
+fn quoted_in_readme(name: &str) {
+    let readme = std::fs::read_to_string(repository().join("README.md")).unwrap();
+    let script =
+        std::fs::read_to_string(repository().join("examples").join(name).join("run.sh")).unwrap();
+    let body: String = script
+        .lines()
+        .skip_while(|l| {
+            l.starts_with('#')
+                || l.starts_with("set ")
+                || l.starts_with("rolechain()")
+                || l.is_empty()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        readme.contains(&body),
+        "README.md does not quote examples/{name}/run.sh as it is"
+    );
+}
+
+#[test]
+fn seed_002_as_the_readme_shows_it() {
+    quoted_in_readme("seed-002");
+    let Some(out) = run_example("seed-002") else {
+        return;
+    };
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("arn:aws:sts::111111111111:assumed-role/my-test-role/"),
+        "{text}"
+    );
+    assert!(text.contains("hello.txt"), "{text}");
+}

@@ -101,3 +101,21 @@ fn seed_002_as_the_readme_shows_it() {
     );
     assert!(text.contains("hello.txt"), "{text}");
 }
+
+#[test]
+fn the_agent_chain_as_the_readme_shows_it() {
+    quoted_in_readme("agent-chain");
+    let Some(out) = run_example("agent-chain") else {
+        return;
+    };
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("arn:aws:sts::222222222222:assumed-role/second/my-app-namespace.my-app-sa"),
+        "{text}"
+    );
+    assert!(
+        text.contains("download: s3://pics/indoor-cat.jpg"),
+        "{text}"
+    );
+}

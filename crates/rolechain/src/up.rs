@@ -252,8 +252,28 @@ fn summary(
         "  export AWS_SHARED_CREDENTIALS_FILE={}/credentials",
         aws.display()
     );
+    if seeded {
+        if let Some(cache) = stale_cli_cache() {
+            let _ = writeln!(
+                out,
+                "\nNote: the AWS CLI caches assumed-role credentials in {} and it has entries.\n  \
+                 Those of an older twin are refused by this one (InvalidClientTokenId): remove them\n  \
+                 (rm -r {}) if a profile that assumes a role fails that way.",
+                cache.display(),
+                cache.display()
+            );
+        }
+    }
     let _ = writeln!(out, "Stop with Ctrl-C.");
     out
+}
+
+/// `~/.aws/cli/cache` when it holds files: credentials the AWS CLI cached from some earlier
+/// endpoint, which a new twin's keys do not match.
+fn stale_cli_cache() -> Option<PathBuf> {
+    let cache = PathBuf::from(std::env::var_os("HOME")?).join(".aws/cli/cache");
+    let mut entries = std::fs::read_dir(&cache).ok()?;
+    entries.next().is_some().then_some(cache)
 }
 
 pub(crate) async fn shutdown_signal() {

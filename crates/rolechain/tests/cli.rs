@@ -634,3 +634,50 @@ fn commands_find_the_twin_from_the_data_directory() {
         );
     }
 }
+
+/// A new data directory while the AWS CLI's credential cache holds entries (from an older twin,
+/// whose keys this one refuses): `up` says so and how to clear it.
+#[test]
+fn up_warns_of_the_aws_cli_cache_when_it_seeds_a_new_directory() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = TempDir::new("cli-cache");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".aws/cli/cache")).unwrap();
+    std::fs::write(home.join(".aws/cli/cache/0123abcd.json"), "{}").unwrap();
+    let banner = |data: &std::path::Path| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rolechain"))
+            .args([
+                "up",
+                "--data-dir",
+                &data.display().to_string(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("HOME", &home)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|l| !l.starts_with("Stop with Ctrl-C"))
+            .collect();
+        let _ = child.kill();
+        let _ = child.wait();
+        lines.join("\n")
+    };
+    let data = dir.path().join("data");
+    let first = banner(&data);
+    assert!(
+        first.contains("the AWS CLI caches assumed-role credentials"),
+        "{first}"
+    );
+    assert!(first.contains(".aws/cli/cache"), "{first}");
+    // An existing directory: no note (its keys are the ones the cache was made with).
+    let again = banner(&data);
+    assert!(
+        !again.contains("caches assumed-role credentials"),
+        "{again}"
+    );
+}

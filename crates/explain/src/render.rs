@@ -207,6 +207,39 @@ pub fn render_text(decision: &Decision, ctx: &RequestContext) -> String {
     )
 }
 
+/// Whether some `Allow` statement matched: then an implicit deny is the other side's (the
+/// resource's account, across accounts), and no statement of this side is "closest".
+fn any_allow_matched(decision: &Decision) -> bool {
+    decision
+        .policies
+        .iter()
+        .flat_map(|p| &p.statements)
+        .any(|s| s.effect == iam::Effect::Allow && s.matched)
+}
+
+/// Across accounts with no resource-based policy: the resource's account grants nothing, so
+/// the fix is a policy on the resource (for S3, a bucket policy on the named bucket).
+fn missing_resource_policy(ctx: &Asked<'_>) -> String {
+    let owner = ctx.resource_account.unwrap_or("the resource's account");
+    let bucket = ctx
+        .action
+        .get(..3)
+        .filter(|p| p.eq_ignore_ascii_case("s3:"))
+        .and_then(|_| ctx.resource.strip_prefix("arn:aws:s3:::"))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|b| !b.is_empty());
+    match bucket {
+        Some(bucket) => format!(
+            "The bucket has no bucket policy: '{bucket}' in account {owner} grants nothing to another account's caller. Add a bucket policy that allows {} for the caller's role.",
+            ctx.action
+        ),
+        None => format!(
+            "The resource has no resource-based policy, so its account ({owner}) grants nothing to another account's caller. Add one that allows {} for the caller.",
+            ctx.action
+        ),
+    }
+}
+
 /// [`render_text`] for a decision known only by what was asked, such as one from the twin's
 /// decision log.
 pub fn render_asked(decision: &Decision, ctx: &Asked<'_>) -> String {
@@ -228,19 +261,32 @@ pub fn render_asked(decision: &Decision, ctx: &Asked<'_>) -> String {
     }
     let _ = writeln!(out, "\nWhy: {}", reason_text(&decision.reason));
     if decision.verdict == Verdict::ImplicitDeny {
-        if let Some((policy, st)) = decision.closest_allow() {
-            let what = st
-                .failed
-                .as_ref()
-                .map(|m| mismatch_text(m, ctx))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "Closest to allowing: statement {} of {} '{}': {what}.",
-                st.index,
-                role_label(policy.role),
-                policy.name
-            );
+        match decision.closest_allow() {
+            Some((policy, st)) => {
+                let what = st
+                    .failed
+                    .as_ref()
+                    .map(|m| mismatch_text(m, ctx))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "Closest to allowing: statement {} of {} '{}': {what}.",
+                    st.index,
+                    role_label(policy.role),
+                    policy.name
+                );
+            }
+            None if !decision.policies.is_empty() && !any_allow_matched(decision) => {
+                let _ = writeln!(
+                    out,
+                    "Closest to allowing: none; no Allow statement names {}.",
+                    ctx.action
+                );
+            }
+            None => {}
+        }
+        if decision.cross_account && !decision.has_resource_policy() {
+            let _ = writeln!(out, "{}", missing_resource_policy(ctx));
         }
     }
     if decision.policies.is_empty() {

@@ -326,15 +326,22 @@ impl Decision {
         self.verdict == Verdict::Allow
     }
 
-    /// On an implicit deny, the `Allow` statement that came closest to matching: the one whose
-    /// first failing element comes latest (action, then resource, then principal, then each
-    /// condition in turn).
+    /// On an implicit deny, the `Allow` statement that came closest to matching, among those
+    /// that name the action: the one whose first failing element comes latest (resource, then
+    /// principal, then each condition in turn). `None` when no `Allow` statement names the
+    /// action at all: then none is close, and pointing at one about another action misleads.
     pub fn closest_allow(&self) -> Option<(&PolicyTrace, &StatementTrace)> {
         self.policies
             .iter()
             .flat_map(|p| p.statements.iter().map(move |s| (p, s)))
             .filter(|(_, s)| s.effect == Effect::Allow && !s.matched)
+            .filter(|(_, s)| s.failed.as_ref().is_some_and(|m| m.progress() > 0))
             .max_by_key(|(_, s)| s.failed.as_ref().map_or(0, Mismatch::progress))
+    }
+
+    /// Whether a resource-based policy took part (a bucket policy, a role's trust policy).
+    pub fn has_resource_policy(&self) -> bool {
+        self.policies.iter().any(|p| p.role == PolicyRole::Resource)
     }
 }
 

@@ -221,7 +221,60 @@ fn explain_json_carries_the_trace() {
         "action"
     );
     assert_eq!(json["request"]["action"], "s3:PutObject");
-    assert_eq!(json["closest_allow"]["statement"], 0);
+    // The only Allow names another action: nothing is close, and the JSON says so.
+    assert!(json["closest_allow"].is_null(), "{json}");
+
+    // An Allow for the action that fails on the resource is the closest.
+    let out = rolechain(&[
+        "explain",
+        "--json",
+        "--identity-policy",
+        &identity,
+        "--principal",
+        SESSION,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::other/indoor-cat.jpg",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["closest_allow"]["statement"], 0, "{json}");
+}
+
+#[test]
+fn explain_cross_account_without_bucket_policy_points_at_the_bucket() {
+    // Seed 003's shape: a role in 111111111111 reads `pics` in 222222222222. Its identity
+    // policy allows the read but also holds an unrelated sts:AssumeRole statement; the bucket
+    // has no bucket policy. The fix is on the bucket, not on the AssumeRole statement.
+    let dir = TempDir::new("nobucketpolicy");
+    let identity = dir.file(
+        "identity.json",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::222222222222:role/reader"},
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::pics/*"}]}"#,
+    );
+    let out = rolechain(&[
+        "explain",
+        "--identity-policy",
+        &identity,
+        "--principal",
+        SESSION,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::pics/indoor-cat.jpg",
+        "--resource-account",
+        "222222222222",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.starts_with("DENY (implicit)"), "{text}");
+    assert!(!text.contains("sts:AssumeRole"), "{text}");
+    assert!(
+        text.contains("The bucket has no bucket policy: 'pics' in account 222222222222"),
+        "{text}"
+    );
+    assert!(text.contains("222222222222"), "{text}");
 }
 
 #[test]

@@ -207,7 +207,8 @@ pub struct NewSession {
 pub struct Store {
     db: Database,
     path: PathBuf,
-    /// Batches concurrent `put_session`s (every STS call writes one) into shared transactions.
+    /// Batches concurrent `put_session`s (EKS Auth's sessions, through STS's synchronous path)
+    /// into shared transactions; STS's async handlers batch theirs for `put_sessions`.
     session_writes: GroupCommit<Session, ()>,
     /// Recent IAM changes, for STS's late view (`propagation`).
     history: History,

@@ -7,11 +7,11 @@ use iam::{IdentityArn, Principal, RequestContext};
 use twin_state::{Role, StateError};
 
 use super::common::{
-    inherited_tags, issue, no_trust, read_tags, store_failure, trust_policy,
+    self, inherited_tags, issue_async, no_trust, read_tags, store_failure, trust_policy,
     write_assumed_role_user, write_session, Assumed, Issue, SessionPolicies, SessionTags,
     TrustCheck,
 };
-use super::{blocking, Inner};
+use super::Inner;
 use crate::auth::{describe_principal, AuthenticatedCaller};
 use crate::service::ApiRequest;
 
@@ -48,6 +48,36 @@ pub(crate) struct ServiceCall {
 }
 
 type Params = AssumeRoleParams;
+
+/// An `AssumeRole` its trust decisions allowed: the session to issue, and how to answer once
+/// it is (or could not be) stored.
+struct Allowed {
+    issue: Issue,
+    answer: Answer,
+}
+
+struct Answer {
+    caller_arn: String,
+    role_arn: String,
+    chained: bool,
+}
+
+impl Answer {
+    /// The issued session, logged; a role deleted since the decision is a denial.
+    fn finish(&self, issued: Result<Option<Assumed>, AwsError>) -> Result<Assumed, AwsError> {
+        let assumed =
+            issued?.ok_or_else(|| denied(&self.caller_arn, "sts:AssumeRole", &self.role_arn))?;
+        let session = &assumed.session;
+        tracing::info!(
+            role = %session.role_arn,
+            session = %session.session_name,
+            access_key_id = %session.access_key_id,
+            chained = self.chained,
+            "role assumed"
+        );
+        Ok(assumed)
+    }
+}
 
 fn read(query: &QueryRequest) -> Result<Params, AwsError> {
     // The model's member order: RoleArn, RoleSessionName, PolicyArns, Policy, DurationSeconds,
@@ -90,19 +120,11 @@ impl Inner {
         req: ApiRequest,
         query: QueryRequest,
     ) -> Result<HttpResponse, AwsError> {
-        let caller = self.authenticate(&req).await?;
+        let caller = self.authenticate(&req)?;
         let params = read(&query)?;
-        let inner = Arc::clone(&self);
-        blocking(move || inner.assume_role_sync(&req, &caller, params)).await
-    }
-
-    fn assume_role_sync(
-        &self,
-        req: &ApiRequest,
-        caller: &AuthenticatedCaller,
-        p: Params,
-    ) -> Result<HttpResponse, AwsError> {
-        let Assumed { session, packed } = self.assume(req, caller, p)?;
+        // The decisions in place, the session write without holding a thread.
+        let Allowed { issue, answer } = self.authorize_assume(&req, &caller, params)?;
+        let Assumed { session, packed } = answer.finish(issue_async(&self, issue).await)?;
         Ok(awswire::query_response(
             &STS,
             "AssumeRole",
@@ -129,6 +151,17 @@ impl Inner {
         caller: &AuthenticatedCaller,
         p: Params,
     ) -> Result<Assumed, AwsError> {
+        let Allowed { issue, answer } = self.authorize_assume(req, caller, p)?;
+        answer.finish(common::issue(self, issue))
+    }
+
+    /// The trust decisions of [`assume`](Self::assume), and the session they allow.
+    fn authorize_assume(
+        &self,
+        req: &ApiRequest,
+        caller: &AuthenticatedCaller,
+        p: Params,
+    ) -> Result<Allowed, AwsError> {
         if matches!(caller.principal, Principal::Root { .. }) {
             return Err(AwsError::access_denied(
                 "Roles may not be assumed by root accounts.",
@@ -217,10 +250,9 @@ impl Inner {
             return Err(denied(&caller_arn, "sts:AssumeRole", &p.role_arn));
         };
 
-        let assumed = issue(
-            self,
-            Issue {
-                role: &role,
+        Ok(Allowed {
+            issue: Issue {
+                role,
                 session_name: p.session_name.clone(),
                 now: req.received_at,
                 requested_duration: p.duration,
@@ -230,17 +262,12 @@ impl Inner {
                 source_identity,
                 chained,
             },
-        )?
-        .ok_or_else(|| denied(&caller_arn, "sts:AssumeRole", &p.role_arn))?;
-        let session = &assumed.session;
-        tracing::info!(
-            role = %session.role_arn,
-            session = %session.session_name,
-            access_key_id = %session.access_key_id,
-            chained,
-            "role assumed"
-        );
-        Ok(assumed)
+            answer: Answer {
+                caller_arn,
+                role_arn: p.role_arn,
+                chained,
+            },
+        })
     }
 
     /// The role a `RoleArn` names, if it exists with exactly that ARN (path included).

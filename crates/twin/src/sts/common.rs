@@ -278,8 +278,8 @@ pub(crate) fn evaluate_trust(set: &PolicySet<'_>, ctx: &RequestContext) -> Decis
 
 /// What goes into the new session besides its name and role.
 /// What an `AssumeRole*` request asks of its session, once its trust decisions allowed it.
-pub(crate) struct Issue<'a> {
-    pub(crate) role: &'a Role,
+pub(crate) struct Issue {
+    pub(crate) role: Role,
     pub(crate) session_name: String,
     pub(crate) now: OffsetDateTime,
     /// `DurationSeconds`, when passed.
@@ -303,7 +303,20 @@ pub(crate) struct Assumed {
 /// Checks what the request asks of its session in STS's order (session tags, session
 /// policies, duration), then stores the session. A role deleted since the trust decision (its
 /// unique id gone) means the caller may no longer assume it: `None`.
-pub(crate) fn issue(inner: &Inner, issue: Issue<'_>) -> Result<Option<Assumed>, AwsError> {
+pub(crate) fn issue(inner: &Inner, issue: Issue) -> Result<Option<Assumed>, AwsError> {
+    let Assumed { session, packed } = mint(inner, issue)?;
+    stored(inner.store.put_session(&session).map(|()| session), packed)
+}
+
+/// [`issue`] for async handlers: the checks in place, the write through
+/// [`SessionWrites`](super::session_writes::SessionWrites), without a thread per request.
+pub(crate) async fn issue_async(inner: &Inner, issue: Issue) -> Result<Option<Assumed>, AwsError> {
+    let Assumed { session, packed } = mint(inner, issue)?;
+    stored(inner.session_writes.put(session).await, packed)
+}
+
+/// The checks of [`issue`] and the session they allow, not yet stored.
+fn mint(inner: &Inner, issue: Issue) -> Result<Assumed, AwsError> {
     issue.tags.check(&inner.config)?;
     issue
         .policies
@@ -316,7 +329,7 @@ pub(crate) fn issue(inner: &Inner, issue: Issue<'_>) -> Result<Option<Assumed>, 
         check_duration(
             issue.requested_duration,
             issue.chained,
-            issue.role,
+            &issue.role,
             &inner.config,
         )?
     };
@@ -336,7 +349,16 @@ pub(crate) fn issue(inner: &Inner, issue: Issue<'_>) -> Result<Option<Assumed>, 
         source_identity: issue.source_identity,
         chained: issue.chained,
     };
-    match inner.store.issue_session(&new) {
+    let session = inner.store.mint_session(&new).map_err(store_failure)?;
+    Ok(Assumed { session, packed })
+}
+
+/// The outcome of storing a minted session, as [`issue`] answers it.
+fn stored(
+    result: Result<Session, StateError>,
+    packed: Option<u32>,
+) -> Result<Option<Assumed>, AwsError> {
+    match result {
         Ok(session) => Ok(Some(Assumed { session, packed })),
         Err(StateError::NoSuchEntity(_)) => Ok(None),
         Err(e) => Err(store_failure(e)),

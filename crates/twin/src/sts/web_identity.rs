@@ -27,10 +27,10 @@ use serde_json::{Map, Value};
 use twin_state::{OidcProvider, StateError, Tag};
 
 use super::common::{
-    issue, no_trust, store_failure, trust_policy, write_assumed_role_user, write_session, Assumed,
-    Issue, SessionPolicies, SessionTags, TrustCheck,
+    issue_async, no_trust, store_failure, trust_policy, write_assumed_role_user, write_session,
+    Assumed, Issue, SessionPolicies, SessionTags, TrustCheck,
 };
-use super::{blocking, Inner};
+use super::Inner;
 use crate::authz::CallerPolicies;
 use crate::service::ApiRequest;
 
@@ -237,17 +237,45 @@ impl Inner {
                 token_error(&e)
             })?;
 
-        let inner = Arc::clone(self);
-        blocking(move || inner.web_identity_sync(&req, p, &provider, verified)).await
+        // The decisions in place, the session write without holding a thread.
+        let (issue, audience) = self.authorize_web_identity(&req, p, &provider, &verified)?;
+        let Assumed { session, packed } =
+            issue_async(self, issue).await?.ok_or_else(not_authorized)?;
+        tracing::info!(
+            role = %session.role_arn,
+            session = %session.session_name,
+            access_key_id = %session.access_key_id,
+            provider = %provider.arn,
+            token = %verified.fingerprint,
+            "role assumed with web identity"
+        );
+        Ok(awswire::query_response(
+            &STS,
+            "AssumeRoleWithWebIdentity",
+            &req.request_id,
+            |r| {
+                write_session(r, &session);
+                r.text("SubjectFromWebIdentityToken", &verified.subject);
+                write_assumed_role_user(r, &session);
+                if let Some(packed) = packed {
+                    r.display("PackedPolicySize", packed);
+                }
+                r.text("Provider", &verified.issuer)
+                    .text("Audience", &audience)
+                    .opt_text("SourceIdentity", session.source_identity.as_deref());
+            },
+        ))
     }
 
-    fn web_identity_sync(
+    /// The trust decisions for a verified token, and the session they allow with the audience
+    /// the response names.
+    fn authorize_web_identity(
         &self,
         req: &ApiRequest,
         p: Params,
         provider: &OidcProvider,
-        token: oidc::VerifiedToken,
-    ) -> Result<HttpResponse, AwsError> {
+        token: &oidc::VerifiedToken,
+    ) -> Result<(Issue, String), AwsError> {
         let prefix = host_path(&token.issuer).to_string();
         let audience = token
             .audiences
@@ -325,10 +353,9 @@ impl Inner {
             return Err(not_authorized());
         };
 
-        let Assumed { session, packed } = issue(
-            self,
+        Ok((
             Issue {
-                role: &role,
+                role,
                 session_name: p.session_name.clone(),
                 now: req.received_at,
                 requested_duration: p.duration,
@@ -338,31 +365,7 @@ impl Inner {
                 source_identity,
                 chained: false,
             },
-        )?
-        .ok_or_else(not_authorized)?;
-        tracing::info!(
-            role = %session.role_arn,
-            session = %session.session_name,
-            access_key_id = %session.access_key_id,
-            provider = %provider.arn,
-            token = %token.fingerprint,
-            "role assumed with web identity"
-        );
-        Ok(awswire::query_response(
-            &STS,
-            "AssumeRoleWithWebIdentity",
-            &req.request_id,
-            |r| {
-                write_session(r, &session);
-                r.text("SubjectFromWebIdentityToken", &token.subject);
-                write_assumed_role_user(r, &session);
-                if let Some(packed) = packed {
-                    r.display("PackedPolicySize", packed);
-                }
-                r.text("Provider", &token.issuer)
-                    .text("Audience", &audience)
-                    .opt_text("SourceIdentity", session.source_identity.as_deref());
-            },
+            audience,
         ))
     }
 }

@@ -17,6 +17,7 @@
 //! | `sessions` | `ASIA…` access key id | [`Session`] |
 //! | `role_sessions` | (role id, access key id) | `()`: the sessions to end when a role goes |
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -398,32 +399,86 @@ pub(crate) struct Tx<'t> {
 }
 
 /// The tables of one read transaction.
+/// A read transaction whose tables are opened when first used: opening a table costs about as
+/// much as a lookup in it, and most reads (a role, an OIDC provider, a session: several per STS
+/// call) need one table of the nine.
 struct Rx {
-    accounts: ReadOnlyTable<K1, Bytes>,
-    access_keys: ReadOnlyTable<K1, Bytes>,
-    users: ReadOnlyTable<K2, Bytes>,
-    roles: ReadOnlyTable<K2, Bytes>,
-    unique_ids: ReadOnlyTable<K1, Bytes>,
-    policies: ReadOnlyTable<K2, Bytes>,
-    oidc: ReadOnlyTable<K2, Bytes>,
-    clusters: ReadOnlyTable<K3, Bytes>,
-    sessions: ReadOnlyTable<K1, Bytes>,
+    txn: ReadTransaction,
+    accounts: OnceCell<ReadOnlyTable<K1, Bytes>>,
+    access_keys: OnceCell<ReadOnlyTable<K1, Bytes>>,
+    users: OnceCell<ReadOnlyTable<K2, Bytes>>,
+    roles: OnceCell<ReadOnlyTable<K2, Bytes>>,
+    unique_ids: OnceCell<ReadOnlyTable<K1, Bytes>>,
+    policies: OnceCell<ReadOnlyTable<K2, Bytes>>,
+    oidc: OnceCell<ReadOnlyTable<K2, Bytes>>,
+    clusters: OnceCell<ReadOnlyTable<K3, Bytes>>,
+    sessions: OnceCell<ReadOnlyTable<K1, Bytes>>,
 }
 
 impl Rx {
-    fn open(txn: &ReadTransaction) -> Result<Rx> {
-        Ok(Rx {
-            accounts: txn.open_table(ACCOUNTS)?,
-            access_keys: txn.open_table(ACCESS_KEYS)?,
-            users: txn.open_table(USERS)?,
-            roles: txn.open_table(ROLES)?,
-            unique_ids: txn.open_table(UNIQUE_IDS)?,
-            policies: txn.open_table(POLICIES)?,
-            oidc: txn.open_table(OIDC_PROVIDERS)?,
-            clusters: txn.open_table(CLUSTERS)?,
-            sessions: txn.open_table(SESSIONS)?,
-        })
+    fn new(txn: ReadTransaction) -> Rx {
+        Rx {
+            txn,
+            accounts: OnceCell::new(),
+            access_keys: OnceCell::new(),
+            users: OnceCell::new(),
+            roles: OnceCell::new(),
+            unique_ids: OnceCell::new(),
+            policies: OnceCell::new(),
+            oidc: OnceCell::new(),
+            clusters: OnceCell::new(),
+            sessions: OnceCell::new(),
+        }
     }
+
+    fn accounts(&self) -> Result<&ReadOnlyTable<K1, Bytes>> {
+        opened(&self.accounts, &self.txn, ACCOUNTS)
+    }
+
+    fn access_keys(&self) -> Result<&ReadOnlyTable<K1, Bytes>> {
+        opened(&self.access_keys, &self.txn, ACCESS_KEYS)
+    }
+
+    fn users(&self) -> Result<&ReadOnlyTable<K2, Bytes>> {
+        opened(&self.users, &self.txn, USERS)
+    }
+
+    fn roles(&self) -> Result<&ReadOnlyTable<K2, Bytes>> {
+        opened(&self.roles, &self.txn, ROLES)
+    }
+
+    fn unique_ids(&self) -> Result<&ReadOnlyTable<K1, Bytes>> {
+        opened(&self.unique_ids, &self.txn, UNIQUE_IDS)
+    }
+
+    fn policies(&self) -> Result<&ReadOnlyTable<K2, Bytes>> {
+        opened(&self.policies, &self.txn, POLICIES)
+    }
+
+    fn oidc(&self) -> Result<&ReadOnlyTable<K2, Bytes>> {
+        opened(&self.oidc, &self.txn, OIDC_PROVIDERS)
+    }
+
+    fn clusters(&self) -> Result<&ReadOnlyTable<K3, Bytes>> {
+        opened(&self.clusters, &self.txn, CLUSTERS)
+    }
+
+    fn sessions(&self) -> Result<&ReadOnlyTable<K1, Bytes>> {
+        opened(&self.sessions, &self.txn, SESSIONS)
+    }
+}
+
+/// The table in `cell`, opened in `txn` the first time.
+fn opened<'a, K: redb::Key + 'static>(
+    cell: &'a OnceCell<ReadOnlyTable<K, Bytes>>,
+    txn: &ReadTransaction,
+    definition: TableDefinition<K, Bytes>,
+) -> Result<&'a ReadOnlyTable<K, Bytes>> {
+    if let Some(table) = cell.get() {
+        return Ok(table);
+    }
+    let table = txn.open_table(definition)?;
+    Ok(cell.get_or_init(|| table))
 }
 
 pub(crate) fn find_role(
@@ -1219,8 +1274,7 @@ impl Store {
     }
 
     fn read<R>(&self, f: impl FnOnce(&Rx) -> Result<R>) -> Result<R> {
-        let txn = self.db.begin_read()?;
-        let rx = Rx::open(&txn)?;
+        let rx = Rx::new(self.db.begin_read()?);
         f(&rx)
     }
 
@@ -1230,7 +1284,7 @@ impl Store {
 
     /// Whether the store holds no account yet.
     pub fn is_empty(&self) -> Result<bool> {
-        self.read(|rx| Ok(rx.accounts.first()?.is_none()))
+        self.read(|rx| Ok(rx.accounts()?.first()?.is_none()))
     }
 
     // ---- accounts, users and keys ----
@@ -1242,14 +1296,14 @@ impl Store {
 
     /// The account with that id.
     pub fn get_account(&self, id: &str) -> Result<Option<Account>> {
-        self.read(|rx| get1(&rx.accounts, "accounts", id))
+        self.read(|rx| get1(rx.accounts()?, "accounts", id))
     }
 
     /// Every account, by id.
     pub fn list_accounts(&self) -> Result<Vec<Account>> {
         self.read(|rx| {
             let mut out = Vec::new();
-            for entry in rx.accounts.iter()? {
+            for entry in rx.accounts()?.iter()? {
                 let (_, v) = entry?;
                 out.push(decode("accounts", v.value())?);
             }
@@ -1271,7 +1325,7 @@ impl Store {
     /// The user `name` in `account`.
     pub fn get_user(&self, account: &str, name: &str) -> Result<User> {
         self.read(|rx| {
-            get2(&rx.users, "users", account, &name_key(name))?.ok_or_else(|| {
+            get2(rx.users()?, "users", account, &name_key(name))?.ok_or_else(|| {
                 StateError::NoSuchEntity(format!("The user with name {name} cannot be found."))
             })
         })
@@ -1280,7 +1334,7 @@ impl Store {
     /// The users of `account`, by name.
     pub fn list_users(&self, account: &str) -> Result<Vec<User>> {
         self.read(|rx| {
-            Ok(scan2(&rx.users, "users", account, "")?
+            Ok(scan2(rx.users()?, "users", account, "")?
                 .into_iter()
                 .map(|(_, u)| u)
                 .collect())
@@ -1295,14 +1349,14 @@ impl Store {
     /// The long-term key with that id, with its secret: the caller compares the signature (in
     /// constant time) and resolves the principal from `account` and `principal`.
     pub fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
-        self.read(|rx| get1(&rx.access_keys, "access_keys", access_key_id))
+        self.read(|rx| get1(rx.access_keys()?, "access_keys", access_key_id))
     }
 
     /// The long-term keys of `account`.
     pub fn list_access_keys(&self, account: &str) -> Result<Vec<AccessKey>> {
         self.read(|rx| {
             let mut out = Vec::new();
-            for entry in rx.access_keys.iter()? {
+            for entry in rx.access_keys()?.iter()? {
                 let (_, v) = entry?;
                 let key: AccessKey = decode("access_keys", v.value())?;
                 if key.account == account {
@@ -1335,7 +1389,7 @@ impl Store {
     /// The document of a stored policy as IAM shows it: the ARNs of entities that still exist,
     /// the raw unique ids of deleted ones.
     pub fn render_policy(&self, stored: &StoredPolicy) -> Result<String> {
-        self.read(|rx| render(&rx.unique_ids, stored))
+        self.read(|rx| render(rx.unique_ids()?, stored))
     }
 
     // ---- roles ----
@@ -1347,13 +1401,13 @@ impl Store {
 
     /// `GetRole`.
     pub fn get_role(&self, account: &str, name: &str) -> Result<Role> {
-        self.read(|rx| find_role(&rx.roles, account, name))
+        self.read(|rx| find_role(rx.roles()?, account, name))
     }
 
     /// The live role with that unique id (STS resolving a session's role).
     pub fn get_role_by_id(&self, role_id: &str) -> Result<Option<Role>> {
         self.read(|rx| {
-            let Some(entry) = get1::<IdEntry>(&rx.unique_ids, "unique_ids", role_id)? else {
+            let Some(entry) = get1::<IdEntry>(rx.unique_ids()?, "unique_ids", role_id)? else {
                 return Ok(None);
             };
             if entry.kind != EntityKind::Role {
@@ -1362,15 +1416,15 @@ impl Store {
             let Ok(IdentityArn::Role { name, .. }) = entry.arn.parse::<IdentityArn>() else {
                 return Ok(None);
             };
-            get2(&rx.roles, "roles", &entry.account, &name_key(&name))
+            get2(rx.roles()?, "roles", &entry.account, &name_key(&name))
         })
     }
 
     /// `GetRole` with the trust policy rendered for display.
     pub fn get_role_rendered(&self, account: &str, name: &str) -> Result<(Role, String)> {
         self.read(|rx| {
-            let role = find_role(&rx.roles, account, name)?;
-            let doc = render(&rx.unique_ids, &role.assume_role_policy)?;
+            let role = find_role(rx.roles()?, account, name)?;
+            let doc = render(rx.unique_ids()?, &role.assume_role_policy)?;
             Ok((role, doc))
         })
     }
@@ -1397,7 +1451,7 @@ impl Store {
         let max = validate::max_items(paging.max_items)?;
         self.read(|rx| {
             let start = paging.marker.as_deref().unwrap_or("");
-            let items = scan2::<Role>(&rx.roles, "roles", account, start)?
+            let items = scan2::<Role>(rx.roles()?, "roles", account, start)?
                 .into_iter()
                 .filter(|(_, r)| path_prefix.is_none_or(|p| r.path.starts_with(p)))
                 .collect();
@@ -1579,7 +1633,7 @@ impl Store {
 
     /// `GetPolicy`.
     pub fn get_policy(&self, arn: &str) -> Result<ManagedPolicy> {
-        self.read(|rx| find_policy(&rx.policies, arn))
+        self.read(|rx| find_policy(rx.policies()?, arn))
     }
 
     /// `DeletePolicy`: fails with `DeleteConflict` while attached, used as a boundary, or with
@@ -1616,7 +1670,7 @@ impl Store {
         }
         self.read(|rx| {
             let start = opts.paging.marker.as_deref().unwrap_or("");
-            let items = scan2::<ManagedPolicy>(&rx.policies, "policies", account, start)?
+            let items = scan2::<ManagedPolicy>(rx.policies()?, "policies", account, start)?
                 .into_iter()
                 .filter(|(_, p)| {
                     opts.path_prefix
@@ -1785,8 +1839,8 @@ impl Store {
         role_name: &str,
     ) -> Result<(Vec<iam::NamedPolicy>, Option<iam::NamedPolicy>)> {
         self.read(|rx| {
-            let role = find_role(&rx.roles, account, role_name)?;
-            identity_policies_of(&role, |arn| Ok(find_policy(&rx.policies, arn).ok()))
+            let role = find_role(rx.roles()?, account, role_name)?;
+            identity_policies_of(&role, |arn| Ok(find_policy(rx.policies()?, arn).ok()))
         })
     }
 
@@ -1794,9 +1848,9 @@ impl Store {
     pub(crate) fn iam_record(&self, key: &EntityKey) -> Result<Option<Vec<u8>>> {
         self.read(|rx| {
             let table = match key.table {
-                IamTable::Roles => &rx.roles,
-                IamTable::Policies => &rx.policies,
-                IamTable::OidcProviders => &rx.oidc,
+                IamTable::Roles => rx.roles()?,
+                IamTable::Policies => rx.policies()?,
+                IamTable::OidcProviders => rx.oidc()?,
             };
             Ok(table
                 .get((key.account.as_str(), key.key.as_str()))?
@@ -1817,13 +1871,13 @@ impl Store {
 
     /// `GetOpenIDConnectProvider`.
     pub fn get_oidc_provider(&self, arn: &str) -> Result<OidcProvider> {
-        self.read(|rx| find_oidc(&rx.oidc, arn))
+        self.read(|rx| find_oidc(rx.oidc()?, arn))
     }
 
     /// `ListOpenIDConnectProviders` of `account`.
     pub fn list_oidc_providers(&self, account: &str) -> Result<Vec<OidcProvider>> {
         self.read(|rx| {
-            Ok(scan2(&rx.oidc, "oidc_providers", account, "")?
+            Ok(scan2(rx.oidc()?, "oidc_providers", account, "")?
                 .into_iter()
                 .map(|(_, p)| p)
                 .collect())
@@ -1895,7 +1949,7 @@ impl Store {
 
     /// EKS `DescribeCluster`.
     pub fn get_cluster(&self, account: &str, region: &str, name: &str) -> Result<Cluster> {
-        self.read(|rx| match rx.clusters.get((account, region, name))? {
+        self.read(|rx| match rx.clusters()?.get((account, region, name))? {
             Some(g) => decode("clusters", g.value()),
             None => Err(StateError::ResourceNotFound(format!(
                 "No cluster found for name: {name}."
@@ -1907,7 +1961,7 @@ impl Store {
     pub fn list_clusters(&self, account: &str, region: &str) -> Result<Vec<Cluster>> {
         self.read(|rx| {
             let mut out = Vec::new();
-            for entry in rx.clusters.range((account, region, "")..)? {
+            for entry in rx.clusters()?.range((account, region, "")..)? {
                 let (k, v) = entry?;
                 let (a, r, _) = k.value();
                 if a != account || r != region {
@@ -1923,7 +1977,7 @@ impl Store {
     pub fn all_clusters(&self) -> Result<Vec<Cluster>> {
         self.read(|rx| {
             let mut out = Vec::new();
-            for entry in rx.clusters.iter()? {
+            for entry in rx.clusters()?.iter()? {
                 let (_, v) = entry?;
                 out.push(decode("clusters", v.value())?);
             }

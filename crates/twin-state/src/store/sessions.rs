@@ -88,7 +88,7 @@ impl Store {
     /// The session with that temporary access key id (expired ones too: the caller decides,
     /// since STS reports `ExpiredToken` rather than an unknown key).
     pub fn get_session(&self, access_key_id: &str) -> Result<Option<Session>> {
-        self.read(|rx| get1(&rx.sessions, "sessions", access_key_id))
+        self.read(|rx| get1(rx.sessions()?, "sessions", access_key_id))
     }
 
     /// Removes sessions that expired before `now`; returns how many.

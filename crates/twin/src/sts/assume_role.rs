@@ -7,9 +7,8 @@ use iam::{IdentityArn, Principal, RequestContext};
 use twin_state::{Role, StateError};
 
 use super::common::{
-    self, inherited_tags, issue_async, no_trust, read_tags, store_failure, trust_policy,
-    write_assumed_role_user, write_session, Assumed, Issue, SessionPolicies, SessionTags,
-    TrustCheck,
+    self, inherited_tags, issue_async, no_trust, read_tags, store_failure, write_assumed_role_user,
+    write_session, Assumed, Issue, SessionPolicies, SessionTags, TrustCheck,
 };
 use super::Inner;
 use crate::auth::{describe_principal, AuthenticatedCaller};
@@ -179,7 +178,7 @@ impl Inner {
 
         let role = self.find_role(&p.role_arn)?;
         let trust = match &role {
-            Some(role) => trust_policy(role)?,
+            Some(role) => self.trust_policies.policy(role)?,
             None => no_trust(&p.role_arn),
         };
         let resource_account = match &role {

@@ -231,18 +231,6 @@ pub(crate) fn check_duration(
     Ok(duration)
 }
 
-/// The role's trust policy as the resource policy of `sts:AssumeRole*`.
-pub(crate) fn trust_policy(role: &Role) -> Result<NamedPolicy, AwsError> {
-    let policy = role
-        .assume_role_policy
-        .to_policy(PolicyKind::Trust)
-        .map_err(store_failure)?;
-    Ok(NamedPolicy::new(
-        &format!("{} (trust policy)", role.arn),
-        policy,
-    ))
-}
-
 /// A trust policy allowing nothing: what a role that does not exist is evaluated with, so the
 /// denial is recorded like any other.
 pub(crate) fn no_trust(role_arn: &str) -> NamedPolicy {

@@ -29,6 +29,7 @@
 mod assume_role;
 mod common;
 mod session_writes;
+mod trust_cache;
 mod web_identity;
 
 pub(crate) use assume_role::{AssumeRoleParams, ServiceCall};
@@ -96,6 +97,8 @@ pub(crate) struct Inner {
     pub(crate) config: StsConfig,
     /// Where handlers store the sessions they issue.
     pub(crate) session_writes: session_writes::SessionWrites,
+    /// The roles' trust policies, parsed once per document.
+    pub(crate) trust_policies: trust_cache::TrustPolicies,
 }
 
 impl std::fmt::Debug for StsService {
@@ -119,6 +122,7 @@ impl StsService {
         StsService {
             inner: Arc::new(Inner {
                 session_writes: session_writes::SessionWrites::new(Arc::clone(&store)),
+                trust_policies: trust_cache::TrustPolicies::default(),
                 store,
                 authenticator,
                 authorizer,

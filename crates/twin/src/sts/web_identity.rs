@@ -27,8 +27,8 @@ use serde_json::{Map, Value};
 use twin_state::{OidcProvider, StateError, Tag};
 
 use super::common::{
-    issue_async, no_trust, store_failure, trust_policy, write_assumed_role_user, write_session,
-    Assumed, Issue, SessionPolicies, SessionTags, TrustCheck,
+    issue_async, no_trust, store_failure, write_assumed_role_user, write_session, Assumed, Issue,
+    SessionPolicies, SessionTags, TrustCheck,
 };
 use super::Inner;
 use crate::authz::CallerPolicies;
@@ -315,7 +315,7 @@ impl Inner {
 
         let role = self.find_role(&p.role_arn)?;
         let trust = match &role {
-            Some(role) => trust_policy(role)?,
+            Some(role) => self.trust_policies.policy(role)?,
             None => no_trust(&p.role_arn),
         };
         let principal = Principal::WebIdentity {

@@ -153,8 +153,13 @@ impl Inner {
             ));
         }
         let role_arn = p.role_arn.clone();
-        let issuer = oidc::peek_issuer(&p.token).ok();
-        let outcome = self.verify_and_assume(req, p).await;
+        // Read once: the token is parsed again only by the verifier.
+        let peeked = oidc::peek_issuer(&p.token);
+        let issuer = peeked.as_ref().ok().cloned();
+        let outcome = match peeked {
+            Ok(issuer) => self.verify_and_assume(req, p, issuer).await,
+            Err(e) => Err(token_error(&e)),
+        };
         if let Err(e) = &outcome {
             self.log_refusal(issuer.as_deref(), &role_arn, e);
         }
@@ -194,8 +199,8 @@ impl Inner {
         self: &Arc<Self>,
         req: ApiRequest,
         p: Params,
+        issuer: String,
     ) -> Result<HttpResponse, AwsError> {
-        let issuer = oidc::peek_issuer(&p.token).map_err(|e| token_error(&e))?;
         let Ok(iam::IdentityArn::Role {
             account: role_account,
             ..

@@ -1,5 +1,6 @@
 //! `twin-state`: the durable state of rolechain's AWS twin (accounts, access keys, IAM roles,
-//! managed and inline policies, OIDC providers, instance profiles, EKS clusters, STS
+//! managed and inline policies, OIDC providers, instance profiles, EKS clusters, EKS Pod Identity
+//! associations, the local clusters' Kubernetes service accounts, S3 buckets and objects, STS
 //! sessions), with no HTTP.
 //!
 //! Everything lives in one [redb](https://docs.rs/redb) file under a data directory. The API is
@@ -43,6 +44,7 @@ pub mod model;
 pub mod pod_identity;
 pub mod principals;
 pub mod propagation;
+pub mod service_accounts;
 pub mod store;
 mod validate;
 pub mod world;
@@ -63,6 +65,7 @@ pub use pod_identity::{
 };
 pub use principals::StoredPolicy;
 pub use propagation::IamView;
+pub use service_accounts::{AnnotationChange, Applied, ServiceAccount};
 pub use store::{
     oidc_provider_host_path, paginate_indexed, CreateOidcProvider, CreatePolicy, CreateRole,
     ListPolicies, NewSession, PolicyScope, Store,

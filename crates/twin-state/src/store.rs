@@ -1189,6 +1189,7 @@ impl Store {
             crate::pod_identity::create_tables(&txn)?;
             crate::instance_profiles::create_tables(&txn)?;
             crate::buckets::create_tables(&txn)?;
+            crate::service_accounts::create_tables(&txn)?;
             let mut meta = txn.open_table(META)?;
             let existing = meta.get("schema_version")?.map(|v| v.value().to_string());
             match existing.as_deref() {

@@ -94,7 +94,11 @@ pub(crate) async fn require_own_host(
 /// Entries `/decisions` returns when no `limit` is given.
 const DEFAULT_DECISIONS_LIMIT: usize = 100;
 
-fn json_response(status: StatusCode, body: &impl serde::Serialize, route: RouteInfo) -> Response {
+pub(crate) fn json_response(
+    status: StatusCode,
+    body: &impl serde::Serialize,
+    route: RouteInfo,
+) -> Response {
     let (status, bytes) = match serde_json::to_vec(body) {
         Ok(bytes) => (status, bytes),
         Err(e) => {
@@ -113,7 +117,7 @@ fn json_response(status: StatusCode, body: &impl serde::Serialize, route: RouteI
     resp
 }
 
-const fn internal(action: &'static str) -> RouteInfo {
+pub(crate) const fn internal(action: &'static str) -> RouteInfo {
     RouteInfo {
         service: "rolechain",
         action,
@@ -304,7 +308,7 @@ async fn change_faults(
     change: impl FnOnce(&[FaultRule], Option<Vec<FaultRule>>) -> Result<Vec<FaultRule>, RuleError>,
 ) -> Response {
     let route = internal("faults");
-    let bytes = match read_fault_body(headers, body).await {
+    let bytes = match read_json_body(headers, body, faults::MAX_BODY_BYTES, route).await {
         Ok(bytes) => bytes,
         Err(resp) => return resp,
     };
@@ -334,11 +338,17 @@ fn fault_error(e: &RuleError) -> Response {
     )
 }
 
-/// The body of a fault route: `application/json` (so that a web page cannot send it without
-/// a CORS preflight the twin never grants) and at most [`faults::MAX_BODY_BYTES`].
-async fn read_fault_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+/// The body of an admin write (fault rules, service accounts): `application/json` (so that a
+/// web page cannot send it without a CORS preflight the twin never grants) and at most `limit`
+/// bytes.
+pub(crate) async fn read_json_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    route: RouteInfo,
+) -> Result<Bytes, Response> {
     let refuse = |status: StatusCode, message: String| {
-        let mut resp = json_response(status, &json!({ "error": message }), internal("faults"));
+        let mut resp = json_response(status, &json!({ "error": message }), route);
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body may still be coming: do not read it as the next request.
             resp.headers_mut()
@@ -349,24 +359,21 @@ async fn read_fault_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Respo
     let too_large = || {
         refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the body is larger than the {}-byte limit",
-                faults::MAX_BODY_BYTES
-            ),
+            format!("the body is larger than the {limit}-byte limit"),
         )
     };
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > faults::MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    let bytes = match Limited::new(body, faults::MAX_BODY_BYTES).collect().await {
+    let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<LengthLimitError>() => return Err(too_large()),
         Err(e) => {
-            tracing::debug!(error = %e, "reading a fault rule body failed");
+            tracing::debug!(error = %e, action = route.action, "reading an admin body failed");
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "the body could not be read completely".into(),

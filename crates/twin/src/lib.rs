@@ -105,6 +105,7 @@ mod metrics;
 pub mod s3;
 mod server;
 mod service;
+mod service_accounts;
 pub mod state_auth;
 pub mod sts;
 

@@ -32,6 +32,7 @@ use crate::ids::new_request_id;
 use crate::issuers::{issuer_url, IssuerRegistry};
 use crate::metrics::{Metrics, UNKNOWN};
 use crate::service::{AwsService, StreamingService};
+use crate::service_accounts;
 
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) admin_hosts: admin::AdminHosts,
     /// The fault rules of `/_rolechain/faults`.
     pub(crate) faults: Faults,
+    /// The store whose local clusters' service accounts `/_rolechain/serviceaccounts` serves.
+    pub(crate) local_clusters: Option<Arc<twin_state::Store>>,
 }
 
 impl Shared {
@@ -202,6 +205,7 @@ pub struct TwinServer {
     decisions: DecisionLog,
     metrics: Metrics,
     readiness: Readiness,
+    local_clusters: Option<Arc<twin_state::Store>>,
 }
 
 impl std::fmt::Debug for TwinServer {
@@ -253,6 +257,7 @@ impl TwinServer {
             decisions,
             metrics,
             readiness: Readiness::new(),
+            local_clusters: None,
         })
     }
 
@@ -303,6 +308,14 @@ impl TwinServer {
         Ok(self)
     }
 
+    /// Serves the service accounts of `store`'s clusters under `/_rolechain/serviceaccounts`
+    /// (the local clusters' stand-in for an API server: what `rolechain cluster apply` writes
+    /// and pod mutation reads).
+    pub fn serve_service_accounts(&mut self, store: Arc<twin_state::Store>) -> &mut Self {
+        self.local_clusters = Some(store);
+        self
+    }
+
     /// The OIDC issuers served under `/id/{ID}` (shared: add issuers while serving too).
     pub fn issuers(&self) -> &IssuerRegistry {
         &self.issuers
@@ -347,6 +360,7 @@ impl TwinServer {
             decisions,
             metrics,
             readiness,
+            local_clusters,
         } = self;
         let header_read_timeout = config.header_read_timeout;
         let grace = config.shutdown_grace;
@@ -361,6 +375,7 @@ impl TwinServer {
             metrics,
             readiness: readiness.clone(),
             faults: Faults::default(),
+            local_clusters,
         });
         let router = build_router(Arc::clone(&shared));
         let graceful = GracefulShutdown::new();
@@ -430,6 +445,14 @@ fn build_router(shared: Arc<Shared>) -> Router {
         .route("/_rolechain/metrics", get(admin::metrics))
         .route("/_rolechain/decisions", get(admin::decisions))
         .route("/_rolechain/faults", faults_routes())
+        .route("/_rolechain/serviceaccounts", get(service_accounts::list))
+        .route(
+            "/_rolechain/serviceaccounts/{namespace}/{name}",
+            get(service_accounts::get)
+                .put(service_accounts::apply)
+                .patch(service_accounts::annotate)
+                .delete(service_accounts::delete),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             admin::require_own_host,

@@ -1,0 +1,356 @@
+//! `/_rolechain/serviceaccounts`: the local clusters' Kubernetes service accounts, for
+//! `rolechain cluster apply|annotate|get` and `rolechain exec` (a local cluster has no API
+//! server; this is the part of one that pod mutation reads).
+//!
+//! | route | does |
+//! | --- | --- |
+//! | `GET /_rolechain/serviceaccounts?cluster=ARN[&namespace=NS]` | a Kubernetes `List` |
+//! | `GET /_rolechain/serviceaccounts/{ns}/{name}?cluster=ARN` | one `ServiceAccount` |
+//! | `PUT …/{ns}/{name}?cluster=ARN` | apply (body: a `ServiceAccount`) |
+//! | `PATCH …/{ns}/{name}?cluster=ARN` | annotate (body: `{"changes": […], "overwrite": bool}`) |
+//! | `DELETE …/{ns}/{name}?cluster=ARN` | delete |
+//!
+//! Objects are shaped as the API server's (`apiVersion: v1`, `kind`, `metadata`), so what
+//! reads them can use Kubernetes' own types. Errors are `{"error", "code"}` with the state
+//! layer's status. Like the other admin routes, these answer only under the twin's own host
+//! names, and bodies must be `application/json`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use twin_state::{AnnotationChange, Cluster, ServiceAccount, StateError, Store};
+
+use crate::admin::{internal, json_response, read_json_body};
+use crate::server::{RouteInfo, Shared};
+
+/// The largest body accepted: a ServiceAccount's annotations may hold 256 KiB, plus framing.
+const MAX_BODY_BYTES: usize = 300 * 1024;
+
+const ROUTE: RouteInfo = internal("serviceaccounts");
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    json_response(
+        status,
+        &json!({"error": message.into(), "code": code}),
+        ROUTE,
+    )
+}
+
+fn state_error(e: &StateError) -> Response {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!(error = %e, "service account storage failed");
+    }
+    error(status, e.code(), e.to_string())
+}
+
+/// The object as the API server shows it.
+pub(crate) fn to_kubernetes(sa: &ServiceAccount) -> Value {
+    let mut metadata = json!({
+        "name": sa.name,
+        "namespace": sa.namespace,
+        "uid": sa.uid,
+    });
+    if let Some(at) = sa.created_at {
+        if let Ok(text) = at.format(&time::format_description::well_known::Rfc3339) {
+            metadata["creationTimestamp"] = Value::String(text);
+        }
+    }
+    if !sa.annotations.is_empty() {
+        metadata["annotations"] = json!(sa.annotations);
+    }
+    if !sa.labels.is_empty() {
+        metadata["labels"] = json!(sa.labels);
+    }
+    json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata})
+}
+
+/// The query's `cluster` (an EKS cluster ARN) and `namespace`.
+struct Query {
+    cluster: String,
+    namespace: Option<String>,
+}
+
+fn parse_query(raw: Option<&str>) -> Result<Query, Response> {
+    let mut cluster = None;
+    let mut namespace = None;
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match &*k {
+            "cluster" => cluster = Some(v.into_owned()),
+            "namespace" => namespace = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let Some(cluster) = cluster.filter(|c| !c.is_empty()) else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterException",
+            "the query parameter cluster (the cluster's ARN) is required",
+        ));
+    };
+    Ok(Query { cluster, namespace })
+}
+
+/// The cluster named by an ARN `arn:aws:eks:REGION:ACCOUNT:cluster/NAME`.
+fn find_cluster(store: &Store, arn: &str) -> Result<Cluster, Response> {
+    let parsed = arn
+        .strip_prefix("arn:aws:eks:")
+        .and_then(|rest| rest.split_once(':'))
+        .and_then(|(region, rest)| rest.split_once(":cluster/").map(|(a, n)| (region, a, n)));
+    let Some((region, account, name)) = parsed.filter(|(r, a, n)| {
+        !r.is_empty() && a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty()
+    }) else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterException",
+            format!("cluster: {arn:?} is not an EKS cluster ARN (arn:aws:eks:REGION:ACCOUNT:cluster/NAME)"),
+        ));
+    };
+    store
+        .get_cluster(account, region, name)
+        .map_err(|e| state_error(&e))
+}
+
+/// Runs `f` on the store off the async threads, with the query's cluster.
+async fn with_cluster<T: Send + 'static>(
+    shared: &Shared,
+    query: Option<String>,
+    f: impl FnOnce(&Store, &Cluster, Option<String>) -> Result<T, StateError> + Send + 'static,
+) -> Result<T, Response> {
+    let Some(store) = shared.local_clusters.clone() else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            "this twin keeps no local clusters",
+        ));
+    };
+    let query = parse_query(query.as_deref())?;
+    let joined = tokio::task::spawn_blocking(move || {
+        let cluster = find_cluster(&store, &query.cluster)?;
+        f(&store, &cluster, query.namespace).map_err(|e| state_error(&e))
+    })
+    .await;
+    match joined {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::error!(error = %e, "a service account task failed");
+            Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceFailure",
+                "internal error",
+            ))
+        }
+    }
+}
+
+fn answer(result: Result<Value, Response>) -> Response {
+    match result {
+        Ok(body) => json_response(StatusCode::OK, &body, ROUTE),
+        Err(resp) => resp,
+    }
+}
+
+/// `GET /_rolechain/serviceaccounts`.
+pub(crate) async fn list(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+    answer(
+        with_cluster(&shared, q, |store, cluster, namespace| {
+            let items: Vec<Value> = store
+                .list_service_accounts(cluster, namespace.as_deref())?
+                .iter()
+                .map(to_kubernetes)
+                .collect();
+            Ok(json!({"apiVersion": "v1", "kind": "List", "items": items}))
+        })
+        .await,
+    )
+}
+
+/// `GET /_rolechain/serviceaccounts/{ns}/{name}`.
+pub(crate) async fn get(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, name)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    answer(
+        with_cluster(&shared, q, move |store, cluster, _| {
+            Ok(to_kubernetes(
+                &store.get_service_account(cluster, &namespace, &name)?,
+            ))
+        })
+        .await,
+    )
+}
+
+/// `DELETE /_rolechain/serviceaccounts/{ns}/{name}`.
+pub(crate) async fn delete(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, name)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    answer(
+        with_cluster(&shared, q, move |store, cluster, _| {
+            store.delete_service_account(cluster, &namespace, &name)?;
+            Ok(json!({"deleted": format!("{namespace}/{name}")}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Metadata {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+/// The parts of a ServiceAccount that apply reads; the rest of a manifest (secrets,
+/// `automountServiceAccountToken`, `uid`, …) is ignored as the twin keeps none of it.
+#[derive(Deserialize)]
+struct Manifest {
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    metadata: Metadata,
+}
+
+fn bad_body(message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, "InvalidRequestException", message)
+}
+
+/// Reads an apply body: a ServiceAccount whose name and namespace, when given, are the path's.
+fn parse_manifest(
+    bytes: &[u8],
+    namespace: &str,
+    name: &str,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), Response> {
+    // Unknown metadata fields other than the usual read-only ones are ignored too: strip them
+    // first so `deny_unknown_fields` names only real mistakes.
+    let mut value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| bad_body(format!("the body is not JSON: {e}")))?;
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace" | "annotations" | "labels"));
+    }
+    let manifest: Manifest = serde_json::from_value(value)
+        .map_err(|e| bad_body(format!("the body is not a ServiceAccount: {e}")))?;
+    if manifest.api_version.as_deref().is_some_and(|v| v != "v1") {
+        return Err(bad_body("apiVersion: a ServiceAccount is v1".into()));
+    }
+    if manifest
+        .kind
+        .as_deref()
+        .is_some_and(|k| k != "ServiceAccount")
+    {
+        return Err(bad_body(format!(
+            "kind: expected ServiceAccount, got {:?}",
+            manifest.kind.unwrap_or_default()
+        )));
+    }
+    for (field, given, path) in [
+        ("metadata.name", &manifest.metadata.name, name),
+        (
+            "metadata.namespace",
+            &manifest.metadata.namespace,
+            namespace,
+        ),
+    ] {
+        if given.as_deref().is_some_and(|g| g != path) {
+            return Err(bad_body(format!(
+                "{field}: {:?} does not match the request's {path:?}",
+                given.as_deref().unwrap_or_default()
+            )));
+        }
+    }
+    Ok((
+        manifest.metadata.annotations.unwrap_or_default(),
+        manifest.metadata.labels.unwrap_or_default(),
+    ))
+}
+
+/// `PUT /_rolechain/serviceaccounts/{ns}/{name}`: `{"result": "created"|"configured"|
+/// "unchanged", "serviceAccount": {…}}`.
+pub(crate) async fn apply(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, name)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let bytes = match read_json_body(&headers, body, MAX_BODY_BYTES, ROUTE).await {
+        Ok(bytes) => bytes,
+        Err(resp) => return resp,
+    };
+    let (annotations, labels) = match parse_manifest(&bytes, &namespace, &name) {
+        Ok(parts) => parts,
+        Err(resp) => return resp,
+    };
+    answer(
+        with_cluster(&shared, q, move |store, cluster, _| {
+            let (sa, applied) =
+                store.apply_service_account(cluster, &namespace, &name, annotations, labels)?;
+            Ok(json!({"result": applied, "serviceAccount": to_kubernetes(&sa)}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Annotate {
+    changes: Vec<AnnotationChange>,
+    #[serde(default)]
+    overwrite: bool,
+}
+
+/// The most changes one annotate request makes.
+const MAX_CHANGES: usize = 1000;
+
+/// `PATCH /_rolechain/serviceaccounts/{ns}/{name}`: the annotated object.
+pub(crate) async fn annotate(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, name)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let bytes = match read_json_body(&headers, body, MAX_BODY_BYTES, ROUTE).await {
+        Ok(bytes) => bytes,
+        Err(resp) => return resp,
+    };
+    let request: Annotate = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            return bad_body(format!(
+                "the body is not {{\"changes\": [...], \"overwrite\": bool}}: {e}"
+            ))
+        }
+    };
+    if request.changes.len() > MAX_CHANGES {
+        return bad_body(format!("changes: at most {MAX_CHANGES} in one request"));
+    }
+    answer(
+        with_cluster(&shared, q, move |store, cluster, _| {
+            let sa = store.annotate_service_account(
+                cluster,
+                &namespace,
+                &name,
+                &request.changes,
+                request.overwrite,
+            )?;
+            Ok(to_kubernetes(&sa))
+        })
+        .await,
+    )
+}

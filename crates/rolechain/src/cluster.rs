@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::local;
@@ -76,15 +76,10 @@ fn load_issuer(
     cluster: &str,
     account: Option<&str>,
 ) -> anyhow::Result<(oidc::Issuer, local::IssuerRecord)> {
-    let found = local::find_issuers(data_dir, cluster, account)?;
-    let (dir, record) = match found.as_slice() {
-        [] => bail!("no local cluster named {cluster} in {}", data_dir.display()),
-        [one] => one,
-        _ => bail!("clusters named {cluster} exist in several accounts; choose one with --account"),
-    };
+    let (dir, record) = local::find_cluster(data_dir, Some(cluster), account)?;
     let issuer = oidc::Issuer::load_or_create(oidc::IssuerConfig::new(
         record.issuer_url.clone(),
-        local::key_dir(dir),
+        local::key_dir(&dir),
     ))
     .with_context(|| format!("loading the issuer keys of cluster {}", record.cluster))?;
     Ok((issuer, record.clone()))

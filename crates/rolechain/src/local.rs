@@ -116,12 +116,8 @@ pub fn prepare_data_dir(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The issuer directories of local clusters named `cluster` (optionally in `account`).
-pub fn find_issuers(
-    data_dir: &Path,
-    cluster: &str,
-    account: Option<&str>,
-) -> anyhow::Result<Vec<(PathBuf, IssuerRecord)>> {
+/// The issuer directories of every local cluster, by account then name.
+pub fn all_issuers(data_dir: &Path) -> anyhow::Result<Vec<(PathBuf, IssuerRecord)>> {
     let root = data_dir.join("oidc");
     let entries = match std::fs::read_dir(&root) {
         Ok(entries) => entries,
@@ -141,11 +137,63 @@ pub fn find_issuers(
         };
         let record: IssuerRecord = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a rolechain issuer record", path.display()))?;
-        if record.cluster == cluster && account.is_none_or(|a| a == record.account) {
-            found.push((dir, record));
-        }
+        found.push((dir, record));
     }
+    found.sort_by(|(_, a), (_, b)| (&a.account, &a.cluster).cmp(&(&b.account, &b.cluster)));
     Ok(found)
+}
+
+impl IssuerRecord {
+    /// The cluster's ARN, as EKS names it.
+    pub fn cluster_arn(&self) -> String {
+        format!(
+            "arn:aws:eks:{}:{}:cluster/{}",
+            self.region, self.account, self.cluster
+        )
+    }
+}
+
+/// The one local cluster a command means: `cluster` (in `account`, when given), or the only
+/// one there is when no name is given. Errors list the clusters that exist.
+pub fn find_cluster(
+    data_dir: &Path,
+    cluster: Option<&str>,
+    account: Option<&str>,
+) -> anyhow::Result<(PathBuf, IssuerRecord)> {
+    let all = all_issuers(data_dir)?;
+    let known = || {
+        all.iter()
+            .map(|(_, r)| format!("{} ({})", r.cluster, r.account))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let matching: Vec<&(PathBuf, IssuerRecord)> = all
+        .iter()
+        .filter(|(_, r)| {
+            cluster.is_none_or(|c| c == r.cluster) && account.is_none_or(|a| a == r.account)
+        })
+        .collect();
+    match (matching.as_slice(), cluster) {
+        ([one], _) => Ok((*one).clone()),
+        ([], Some(name)) => bail!(
+            "no local cluster named {name}{} in {}; the local clusters are: {}",
+            account
+                .map(|a| format!(" in account {a}"))
+                .unwrap_or_default(),
+            data_dir.display(),
+            known()
+        ),
+        ([], None) => bail!("no local clusters in {}", data_dir.display()),
+        (_, Some(name)) => bail!(
+            "clusters named {name} exist in several accounts ({}); choose one with --account",
+            known()
+        ),
+        (_, None) => bail!(
+            "{} has several local clusters ({}); choose one with --cluster",
+            data_dir.display(),
+            known()
+        ),
+    }
 }
 
 /// Writes `path` readable by the owner only (0600, in 0700 directories): these files hold

@@ -9,7 +9,9 @@ mod last_denied;
 mod local;
 mod netlink;
 mod node_agent;
+mod service_accounts;
 mod services;
+mod twin_api;
 mod up;
 
 /// Pod-level AWS credentials across accounts, and an offline twin of AWS's identity plane.
@@ -40,6 +42,12 @@ enum ClusterCommand {
     Token(cluster::TokenArgs),
     /// Give a local cluster's issuer a new signing key (older keys stay published); prints its kid.
     RotateKeys(cluster::RotateArgs),
+    /// Create or update ServiceAccounts from YAML or JSON files, as `kubectl apply -f`.
+    Apply(service_accounts::ApplyArgs),
+    /// Set (KEY=VALUE) or remove (KEY-) a ServiceAccount's annotations, as `kubectl annotate`.
+    Annotate(service_accounts::AnnotateArgs),
+    /// List or show ServiceAccounts, as `kubectl get serviceaccounts`.
+    Get(service_accounts::GetArgs),
 }
 
 /// Exit codes as for an offline explanation: 1 when a denial was printed, 0 when there is
@@ -142,6 +150,26 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Cluster(ClusterCommand::Apply(args)) => {
+            run_async("rolechain cluster apply", async move {
+                for line in service_accounts::apply(&args).await? {
+                    println!("{line}");
+                }
+                Ok(())
+            })
+        }
+        Command::Cluster(ClusterCommand::Annotate(args)) => {
+            run_async("rolechain cluster annotate", async move {
+                println!("{}", service_accounts::annotate(&args).await?);
+                Ok(())
+            })
+        }
+        Command::Cluster(ClusterCommand::Get(args)) => {
+            run_async("rolechain cluster get", async move {
+                print!("{}", service_accounts::get(&args).await?);
+                Ok(())
+            })
+        }
         Command::Cluster(ClusterCommand::RotateKeys(args)) => match cluster::rotate_keys(&args) {
             Ok(kid) => {
                 println!("{kid}");

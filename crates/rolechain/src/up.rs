@@ -104,6 +104,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut eks_auth = twin::EksAuthConfig::default();
     eks_auth.max_requests_per_second = args.eks_auth_rate_limit;
     crate::services::register(&mut server, &store, eks_auth)?;
+    server.serve_service_accounts(Arc::clone(&store));
 
     print!(
         "{}",

@@ -34,20 +34,53 @@ const MAX_BODY_BYTES: usize = 300 * 1024;
 
 const ROUTE: RouteInfo = internal("serviceaccounts");
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    json_response(
-        status,
-        &json!({"error": message.into(), "code": code}),
-        ROUTE,
-    )
+/// Why a request was refused: the status, the code and the message of the JSON error.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
 }
 
-fn state_error(e: &StateError) -> Response {
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status.is_server_error() {
-        tracing::error!(error = %e, "service account storage failed");
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message: message.into(),
+        }
     }
-    error(status, e.code(), e.to_string())
+
+    fn bad_parameter(message: impl Into<String>) -> Refusal {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterException",
+            message,
+        )
+    }
+
+    fn bad_body(message: impl Into<String>) -> Refusal {
+        Refusal::new(StatusCode::BAD_REQUEST, "InvalidRequestException", message)
+    }
+
+    fn response(&self) -> Response {
+        json_response(
+            self.status,
+            &json!({"error": self.message, "code": self.code}),
+            ROUTE,
+        )
+    }
+}
+
+impl From<StateError> for Refusal {
+    fn from(e: StateError) -> Refusal {
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %e, "service account storage failed");
+        }
+        Refusal::new(status, e.code(), e.to_string())
+    }
 }
 
 /// The object as the API server shows it.
@@ -77,7 +110,7 @@ struct Query {
     namespace: Option<String>,
 }
 
-fn parse_query(raw: Option<&str>) -> Result<Query, Response> {
+fn parse_query(raw: Option<&str>) -> Result<Query, Refusal> {
     let mut cluster = None;
     let mut namespace = None;
     for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
@@ -88,9 +121,7 @@ fn parse_query(raw: Option<&str>) -> Result<Query, Response> {
         }
     }
     let Some(cluster) = cluster.filter(|c| !c.is_empty()) else {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameterException",
+        return Err(Refusal::bad_parameter(
             "the query parameter cluster (the cluster's ARN) is required",
         ));
     };
@@ -98,7 +129,7 @@ fn parse_query(raw: Option<&str>) -> Result<Query, Response> {
 }
 
 /// The cluster named by an ARN `arn:aws:eks:REGION:ACCOUNT:cluster/NAME`.
-fn find_cluster(store: &Store, arn: &str) -> Result<Cluster, Response> {
+fn find_cluster(store: &Store, arn: &str) -> Result<Cluster, Refusal> {
     let parsed = arn
         .strip_prefix("arn:aws:eks:")
         .and_then(|rest| rest.split_once(':'))
@@ -106,15 +137,11 @@ fn find_cluster(store: &Store, arn: &str) -> Result<Cluster, Response> {
     let Some((region, account, name)) = parsed.filter(|(r, a, n)| {
         !r.is_empty() && a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty()
     }) else {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameterException",
-            format!("cluster: {arn:?} is not an EKS cluster ARN (arn:aws:eks:REGION:ACCOUNT:cluster/NAME)"),
-        ));
+        return Err(Refusal::bad_parameter(format!(
+            "cluster: {arn:?} is not an EKS cluster ARN (arn:aws:eks:REGION:ACCOUNT:cluster/NAME)"
+        )));
     };
-    store
-        .get_cluster(account, region, name)
-        .map_err(|e| state_error(&e))
+    Ok(store.get_cluster(account, region, name)?)
 }
 
 /// Runs `f` on the store off the async threads, with the query's cluster.
@@ -122,9 +149,9 @@ async fn with_cluster<T: Send + 'static>(
     shared: &Shared,
     query: Option<String>,
     f: impl FnOnce(&Store, &Cluster, Option<String>) -> Result<T, StateError> + Send + 'static,
-) -> Result<T, Response> {
+) -> Result<T, Refusal> {
     let Some(store) = shared.local_clusters.clone() else {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
             "this twin keeps no local clusters",
@@ -133,14 +160,14 @@ async fn with_cluster<T: Send + 'static>(
     let query = parse_query(query.as_deref())?;
     let joined = tokio::task::spawn_blocking(move || {
         let cluster = find_cluster(&store, &query.cluster)?;
-        f(&store, &cluster, query.namespace).map_err(|e| state_error(&e))
+        Ok(f(&store, &cluster, query.namespace)?)
     })
     .await;
     match joined {
         Ok(result) => result,
         Err(e) => {
             tracing::error!(error = %e, "a service account task failed");
-            Err(error(
+            Err(Refusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "ServiceFailure",
                 "internal error",
@@ -149,10 +176,10 @@ async fn with_cluster<T: Send + 'static>(
     }
 }
 
-fn answer(result: Result<Value, Response>) -> Response {
+fn answer(result: Result<Value, Refusal>) -> Response {
     match result {
         Ok(body) => json_response(StatusCode::OK, &body, ROUTE),
-        Err(resp) => resp,
+        Err(refusal) => refusal.response(),
     }
 }
 
@@ -226,34 +253,32 @@ struct Manifest {
     metadata: Metadata,
 }
 
-fn bad_body(message: String) -> Response {
-    error(StatusCode::BAD_REQUEST, "InvalidRequestException", message)
+/// A ServiceAccount's annotations and labels, as apply sets them.
+struct Declared {
+    annotations: BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
 }
 
 /// Reads an apply body: a ServiceAccount whose name and namespace, when given, are the path's.
-fn parse_manifest(
-    bytes: &[u8],
-    namespace: &str,
-    name: &str,
-) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), Response> {
+fn parse_manifest(bytes: &[u8], namespace: &str, name: &str) -> Result<Declared, Refusal> {
     // Unknown metadata fields other than the usual read-only ones are ignored too: strip them
     // first so `deny_unknown_fields` names only real mistakes.
     let mut value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| bad_body(format!("the body is not JSON: {e}")))?;
+        .map_err(|e| Refusal::bad_body(format!("the body is not JSON: {e}")))?;
     if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace" | "annotations" | "labels"));
     }
     let manifest: Manifest = serde_json::from_value(value)
-        .map_err(|e| bad_body(format!("the body is not a ServiceAccount: {e}")))?;
+        .map_err(|e| Refusal::bad_body(format!("the body is not a ServiceAccount: {e}")))?;
     if manifest.api_version.as_deref().is_some_and(|v| v != "v1") {
-        return Err(bad_body("apiVersion: a ServiceAccount is v1".into()));
+        return Err(Refusal::bad_body("apiVersion: a ServiceAccount is v1"));
     }
     if manifest
         .kind
         .as_deref()
         .is_some_and(|k| k != "ServiceAccount")
     {
-        return Err(bad_body(format!(
+        return Err(Refusal::bad_body(format!(
             "kind: expected ServiceAccount, got {:?}",
             manifest.kind.unwrap_or_default()
         )));
@@ -267,16 +292,16 @@ fn parse_manifest(
         ),
     ] {
         if given.as_deref().is_some_and(|g| g != path) {
-            return Err(bad_body(format!(
+            return Err(Refusal::bad_body(format!(
                 "{field}: {:?} does not match the request's {path:?}",
                 given.as_deref().unwrap_or_default()
             )));
         }
     }
-    Ok((
-        manifest.metadata.annotations.unwrap_or_default(),
-        manifest.metadata.labels.unwrap_or_default(),
-    ))
+    Ok(Declared {
+        annotations: manifest.metadata.annotations.unwrap_or_default(),
+        labels: manifest.metadata.labels.unwrap_or_default(),
+    })
 }
 
 /// `PUT /_rolechain/serviceaccounts/{ns}/{name}`: `{"result": "created"|"configured"|
@@ -292,14 +317,19 @@ pub(crate) async fn apply(
         Ok(bytes) => bytes,
         Err(resp) => return resp,
     };
-    let (annotations, labels) = match parse_manifest(&bytes, &namespace, &name) {
-        Ok(parts) => parts,
-        Err(resp) => return resp,
+    let declared = match parse_manifest(&bytes, &namespace, &name) {
+        Ok(declared) => declared,
+        Err(refusal) => return refusal.response(),
     };
     answer(
         with_cluster(&shared, q, move |store, cluster, _| {
-            let (sa, applied) =
-                store.apply_service_account(cluster, &namespace, &name, annotations, labels)?;
+            let (sa, applied) = store.apply_service_account(
+                cluster,
+                &namespace,
+                &name,
+                declared.annotations,
+                declared.labels,
+            )?;
             Ok(json!({"result": applied, "serviceAccount": to_kubernetes(&sa)}))
         })
         .await,
@@ -332,13 +362,15 @@ pub(crate) async fn annotate(
     let request: Annotate = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
         Err(e) => {
-            return bad_body(format!(
+            return Refusal::bad_body(format!(
                 "the body is not {{\"changes\": [...], \"overwrite\": bool}}: {e}"
             ))
+            .response()
         }
     };
     if request.changes.len() > MAX_CHANGES {
-        return bad_body(format!("changes: at most {MAX_CHANGES} in one request"));
+        return Refusal::bad_body(format!("changes: at most {MAX_CHANGES} in one request"))
+            .response();
     }
     answer(
         with_cluster(&shared, q, move |store, cluster, _| {

@@ -46,7 +46,7 @@ rolechain agent --cluster development-cluster --issuer "$issuer" --associations 
   --endpoint-url "$endpoint" --region us-east-1 \
   --bind 127.0.0.1:8090 --probe-bind 127.0.0.1:2703 --metrics-bind 127.0.0.1:2705 > agent.out 2> agent.log &
 agent=$!
-trap 'pkill -P $agent 2>/dev/null; kill $agent 2>/dev/null' EXIT
+trap 'pkill -P $agent 2>/dev/null; kill $agent 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
   grep -q "credentials at" agent.out 2>/dev/null && break
   sleep 0.1

@@ -51,12 +51,22 @@ TRUST
 aws iam create-role --role-name my-test-role --assume-role-policy-document file://trust-relationship.json --description "my-irsa-role" >/dev/null
 aws iam attach-role-policy --role-name my-test-role --policy-arn "arn:aws:iam::$account_id:policy/my-test-policy"
 
-# The pod: its projected token, and the two variables the EKS webhook sets. The SDK's web
-# identity provider does the rest.
-rolechain cluster token --cluster development-cluster --namespace default \
-  --service-account my-service-account > token
-export AWS_ROLE_ARN="arn:aws:iam::$account_id:role/my-test-role"
-export AWS_WEB_IDENTITY_TOKEN_FILE="$PWD/token"
-aws sts get-caller-identity --query Arn --output text
-echo "Hello from the pod" | aws s3 cp - s3://my-test-bucket/hello.txt
-aws s3 ls s3://my-test-bucket
+# The pod's service account, as the seed's kubectl commands make it. Before the annotation
+# its pods get no credentials (the seed's permission error).
+cat >service-account.yaml <<SA
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: my-service-account
+  namespace: default
+SA
+rolechain cluster apply -f service-account.yaml
+rolechain exec -n default --service-account my-service-account -- aws s3 ls s3://my-test-bucket || echo "denied, as the seed shows"
+rolechain cluster annotate serviceaccount -n default my-service-account \
+  eks.amazonaws.com/role-arn=arn:aws:iam::$account_id:role/my-test-role
+
+# The pod (seed 002's `kubectl exec -it awscli -- …`): the webhook's variables and a projected
+# token, nothing of yours. The SDK's web identity provider does the rest.
+rolechain exec -n default --service-account my-service-account -- aws sts get-caller-identity --query Arn --output text
+echo "Hello from the pod" | rolechain exec -n default --service-account my-service-account -- aws s3 cp - s3://my-test-bucket/hello.txt
+rolechain exec -n default --service-account my-service-account -- aws s3 ls s3://my-test-bucket

@@ -43,7 +43,7 @@ pub struct TokenArgs {
 }
 
 /// A stable uid shaped like a Kubernetes one, so repeated tokens for the same object agree.
-fn derived_uid(parts: &[&str]) -> String {
+pub(crate) fn derived_uid(parts: &[&str]) -> String {
     let digest = Sha256::digest(parts.join("/").as_bytes());
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!(

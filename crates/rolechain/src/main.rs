@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cluster;
+mod exec;
 mod last_denied;
 mod local;
 mod netlink;
@@ -28,9 +29,12 @@ enum Command {
     Up(up::UpArgs),
     /// Explain why a request is allowed or denied. Exit code: 0 allow, 1 deny, 2 invalid input.
     Explain(Box<explain::ExplainArgs>),
-    /// Local clusters.
+    /// Local clusters: tokens, keys, ServiceAccounts.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Run a command as a pod of a local cluster: its token, its variables, no AWS settings of
+    /// yours; exits with the command's status.
+    Exec(Box<exec::ExecArgs>),
     /// The node credential agent: pods get the final credentials of their chain through the
     /// EKS Pod Identity agent's protocol (`agent init` sets up its link-local addresses).
     Agent(Box<node_agent::AgentCommand>),
@@ -118,6 +122,25 @@ fn main() -> ExitCode {
                 run_async("rolechain agent", node_agent::run(command.run))
             }
         },
+        Command::Exec(args) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("rolechain exec: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(exec::run(&args)) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("rolechain exec: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Up(args) => {
             init_logging();
             run_async("rolechain up", up::run(args))

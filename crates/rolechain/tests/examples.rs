@@ -100,6 +100,13 @@ fn seed_002_as_the_readme_shows_it() {
         "{text}"
     );
     assert!(text.contains("hello.txt"), "{text}");
+    // Before the annotation, the pod had no credentials, and exec said why.
+    assert!(text.contains("denied, as the seed shows"), "{text}");
+    assert!(
+        stderr(&out).contains("has no eks.amazonaws.com/role-arn annotation"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

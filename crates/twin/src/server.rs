@@ -453,6 +453,10 @@ fn build_router(shared: Arc<Shared>) -> Router {
                 .patch(service_accounts::annotate)
                 .delete(service_accounts::delete),
         )
+        .route(
+            "/_rolechain/serviceaccounts/{namespace}/{name}/association",
+            get(service_accounts::association),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             admin::require_own_host,

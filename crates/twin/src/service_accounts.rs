@@ -9,6 +9,7 @@
 //! | `PUT …/{ns}/{name}?cluster=ARN` | apply (body: a `ServiceAccount`) |
 //! | `PATCH …/{ns}/{name}?cluster=ARN` | annotate (body: `{"changes": […], "overwrite": bool}`) |
 //! | `DELETE …/{ns}/{name}?cluster=ARN` | delete |
+//! | `GET …/{ns}/{name}/association?cluster=ARN` | its EKS Pod Identity association, or 404 |
 //!
 //! Objects are shaped as the API server's (`apiVersion: v1`, `kind`, `metadata`), so what
 //! reads them can use Kubernetes' own types. Errors are `{"error", "code"}` with the state
@@ -209,6 +210,34 @@ pub(crate) async fn get(
             Ok(to_kubernetes(
                 &store.get_service_account(cluster, &namespace, &name)?,
             ))
+        })
+        .await,
+    )
+}
+
+/// `GET /_rolechain/serviceaccounts/{ns}/{name}/association`: the service account's EKS Pod
+/// Identity association (what decides, as in the webhook, that its pods get container
+/// credentials from the agent), or 404.
+pub(crate) async fn association(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, name)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    answer(
+        with_cluster(&shared, q, move |store, cluster, _| {
+            twin_state::service_accounts::validate_namespace(&namespace)?;
+            twin_state::service_accounts::validate_name(&name)?;
+            match store.find_pod_identity_association(cluster, &namespace, &name)? {
+                Some(a) => Ok(json!({
+                    "associationId": a.association_id,
+                    "associationArn": a.association_arn,
+                    "roleArn": a.role_arn,
+                    "targetRoleArn": a.target_role_arn,
+                })),
+                None => Err(StateError::ResourceNotFound(format!(
+                    "No Pod Identity association for service account {namespace}/{name}"
+                ))),
+            }
         })
         .await,
     )

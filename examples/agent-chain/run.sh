@@ -52,11 +52,16 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-# The pod: its token and the two variables of the container credential provider, no keys.
-rolechain cluster token --cluster development-cluster --namespace my-app-namespace \
-  --service-account my-app-sa --audience pods.eks.amazonaws.com --pod-name my-app-1 > token
-export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:8090/v1/credentials
-export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$PWD/token
-export AWS_SHARED_CREDENTIALS_FILE=/dev/null
-aws sts get-caller-identity --query Arn --output text
-aws s3 cp s3://pics/indoor-cat.jpg cat.jpg
+# The pod: its service account, then commands run as the pod with the agent's two variables
+# and its projected token (audience pods.eks.amazonaws.com), no keys.
+cat >my-app-sa.yaml <<SA
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: my-app-sa
+  namespace: my-app-namespace
+SA
+rolechain cluster apply -f my-app-sa.yaml
+pod() { rolechain exec -n my-app-namespace --service-account my-app-sa --agent http://127.0.0.1:8090/v1/credentials -- "$@"; }
+pod aws sts get-caller-identity --query Arn --output text
+pod aws s3 cp s3://pics/indoor-cat.jpg cat.jpg

@@ -52,8 +52,9 @@ pub struct ExecArgs {
     /// The container whose environment the command gets (default: the first).
     #[arg(short = 'c', long)]
     pub container: Option<String>,
-    /// The node agent pods of Pod Identity associations reach (its credentials URL, e.g.
-    /// `http://127.0.0.1:8090/v1/credentials`).
+    /// The node agent that serves this pod (a rolechain chain, or a Pod Identity association),
+    /// by its credentials URL, e.g. `http://127.0.0.1:8090/v1/credentials`: the pod then gets
+    /// container credentials from it, as the webhook prefers them to IRSA.
     #[arg(long, value_name = "URL", env = "ROLECHAIN_AGENT")]
     pub agent: Option<String>,
     /// The command and its arguments.
@@ -209,7 +210,8 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let association = api
         .call(Method::GET, &format!("{one}/association?{query}"), None)
         .await?;
-    let pod_identity = association.status == StatusCode::OK;
+    let associated = association.status == StatusCode::OK;
+    let pod_identity = associated || args.agent.is_some();
 
     let settings = mutation::Settings {
         region: Some(record.region.clone()),

@@ -289,3 +289,88 @@ fn ok_text(out: &Output) -> String {
     assert!(out.status.success(), "{}{}", stdout(out), stderr(out));
     stdout(out)
 }
+
+#[test]
+fn a_pod_identity_association_needs_the_agent() {
+    let dir = TempDir::new("exec-pi");
+    let (up, data) = annotated(&dir);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+    let Some(created) = up.aws(
+        Some("default"),
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "pi-role",
+            "--assume-role-policy-document",
+            trust,
+        ],
+    ) else {
+        return;
+    };
+    assert!(created.status.success(), "{}", stderr(&created));
+    let associated = up
+        .aws(
+            Some("default"),
+            &[
+                "eks",
+                "create-pod-identity-association",
+                "--cluster-name",
+                "development-cluster",
+                "--namespace",
+                "default",
+                "--service-account",
+                "my-service-account",
+                "--role-arn",
+                "arn:aws:iam::111111111111:role/pi-role",
+            ],
+        )
+        .unwrap();
+    assert!(associated.status.success(), "{}", stderr(&associated));
+
+    // The association wins over the IRSA annotation, as in the webhook: without an agent to
+    // ask, exec says what to start.
+    let out = rolechain_in(
+        &data,
+        &[
+            "exec",
+            "--service-account",
+            "my-service-account",
+            "--",
+            "true",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("has a Pod Identity association"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("--agent"), "{}", stderr(&out));
+
+    // With the agent's URL, the pod gets container credentials and no IRSA variables.
+    let out = rolechain_in(
+        &data,
+        &[
+            "exec",
+            "--service-account",
+            "my-service-account",
+            "--agent",
+            "http://127.0.0.1:9/v1/credentials",
+            "--",
+            "env",
+        ],
+        &[],
+    );
+    let env = env_lines(&ok(out));
+    assert_eq!(
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+        "http://127.0.0.1:9/v1/credentials"
+    );
+    assert!(
+        env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"].ends_with("eks-pod-identity-token"),
+        "{env:?}"
+    );
+    assert!(!env.contains_key("AWS_ROLE_ARN"), "{env:?}");
+}

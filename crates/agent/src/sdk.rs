@@ -29,6 +29,9 @@ pub struct SdkSettings {
     pub call_timeout: Duration,
     /// How long establishing a connection may take.
     pub connect_timeout: Duration,
+    /// The node's credentials for EKS Auth, instead of the default chain's (`rolechain up`
+    /// runs its agent with the cluster account's keys).
+    pub node_credentials: Option<aws_credential_types::Credentials>,
 }
 
 impl Default for SdkSettings {
@@ -38,6 +41,7 @@ impl Default for SdkSettings {
             endpoint_url: None,
             call_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
+            node_credentials: None,
         }
     }
 }
@@ -75,6 +79,9 @@ impl SdkUpstream {
         }
         if let Some(endpoint) = &settings.endpoint_url {
             loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(credentials) = &settings.node_credentials {
+            loader = loader.credentials_provider(credentials.clone());
         }
         let shared = loader.load().await;
         // Retries are the agent's: its cache backs off and keeps serving what it has, which

@@ -211,7 +211,16 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
         .call(Method::GET, &format!("{one}/association?{query}"), None)
         .await?;
     let associated = association.status == StatusCode::OK;
-    let pod_identity = associated || args.agent.is_some();
+    let chain_file = crate::local_agents::associations_file(&args.target.data_dir, &record.cluster);
+    let in_chain_file = chained(&chain_file, &namespace, &sa_name);
+    // The agent `up` runs for this cluster, unless one is named.
+    let agent_url = args.agent.clone().or_else(|| {
+        std::fs::read_to_string(crate::local_agents::agent_file(&issuer_dir))
+            .ok()
+            .map(|u| u.trim().to_string())
+            .filter(|u| u.starts_with("http"))
+    });
+    let pod_identity = associated || in_chain_file || args.agent.is_some();
 
     let settings = mutation::Settings {
         region: Some(record.region.clone()),
@@ -281,9 +290,9 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
         keep_fresh(issuer, token, Arc::clone(&stop));
     }
     if let Some(uri) = env.get_mut("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
-        let Some(agent) = &args.agent else {
+        let Some(agent) = &agent_url else {
             bail!(
-                "service account {namespace}/{sa_name} has a Pod Identity association, so its pods get credentials from the node agent: start `rolechain agent` and pass its URL with --agent (or ROLECHAIN_AGENT)"
+                "service account {namespace}/{sa_name} has a Pod Identity association or a chain, so its pods get credentials from the node agent, and none is known: run `rolechain up` without --no-agent, or start `rolechain agent` and pass its URL with --agent (or ROLECHAIN_AGENT)"
             );
         };
         uri.clone_from(agent);
@@ -308,6 +317,21 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
     stop.store(true, Ordering::SeqCst);
     drop(dir);
     Ok(exit_code(status))
+}
+
+/// Whether the chain file of `up`'s agent has an entry for the service account. A file that
+/// does not parse serves nothing (the agent keeps its last good version), so it is reported.
+fn chained(file: &Path, namespace: &str, service_account: &str) -> bool {
+    if !file.exists() {
+        return false;
+    }
+    match agent::AssociationFile::load(file, agent::LoadOptions { eks_auth: true }) {
+        Ok(chains) => chains.get(namespace, service_account).is_some(),
+        Err(e) => {
+            eprintln!("rolechain exec: {} is not used: {e}", file.display());
+            false
+        }
+    }
 }
 
 /// The container the command runs as: named, or the first.

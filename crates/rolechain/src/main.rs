@@ -8,6 +8,7 @@ mod cluster;
 mod exec;
 mod last_denied;
 mod local;
+mod local_agents;
 mod netlink;
 mod node_agent;
 mod service_accounts;

@@ -37,6 +37,9 @@ pub struct UpArgs {
     /// requests per second per calling account, to rehearse throttling. Off by default.
     #[arg(long, value_name = "PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
     pub eks_auth_rate_limit: Option<u32>,
+    /// Do not run a node agent on loopback for each local cluster.
+    #[arg(long)]
+    pub no_agent: bool,
 }
 
 /// `--public-url`: an `http://` or `https://` URL with a host.
@@ -105,6 +108,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     eks_auth.max_requests_per_second = args.eks_auth_rate_limit;
     crate::services::register(&mut server, &store, eks_auth)?;
     server.serve_service_accounts(Arc::clone(&store));
+    // The agents start before the twin serves; they load the issuers' keys once it does.
+    let (stop_agents, agents_stop) = tokio::sync::watch::channel(false);
+    let agents = if args.no_agent {
+        // What an earlier `up` recorded is gone with it: exec must not ask a dead agent.
+        for record in &clusters {
+            let _ = std::fs::remove_file(crate::local_agents::agent_file(&local::issuer_dir(
+                &args.data_dir,
+                record,
+            )));
+        }
+        Vec::new()
+    } else {
+        crate::local_agents::start(&store, &args.data_dir, &base_url, &clusters, &agents_stop)
+            .await?
+    };
 
     print!(
         "{}",
@@ -114,10 +132,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             seeded,
             &clusters,
             &profiles,
-            args.iam_propagation_delay
+            args.iam_propagation_delay,
+            &agents,
         )
     );
-    server.serve(shutdown_signal()).await?;
+    server
+        .serve(async move {
+            shutdown_signal().await;
+            let _ = stop_agents.send(true);
+        })
+        .await?;
     println!("rolechain up: stopped");
     Ok(())
 }
@@ -217,6 +241,7 @@ fn summary(
     clusters: &[IssuerRecord],
     profiles: &[String],
     iam_propagation_delay: Duration,
+    agents: &[crate::local_agents::LocalAgent],
 ) -> String {
     let aws = std::path::absolute(data_dir.join("aws")).unwrap_or_else(|_| data_dir.join("aws"));
     let mut out = String::new();
@@ -253,6 +278,15 @@ fn summary(
         "  export AWS_SHARED_CREDENTIALS_FILE={}/credentials",
         aws.display()
     );
+    for a in agents {
+        let _ = writeln!(
+            out,
+            "  agent of {}: {} (chains: {}; `rolechain exec` uses it)",
+            a.cluster,
+            a.url,
+            a.associations.display()
+        );
+    }
     if seeded {
         if let Some(cache) = stale_cli_cache() {
             let _ = writeln!(

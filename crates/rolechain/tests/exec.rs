@@ -290,12 +290,11 @@ fn ok_text(out: &Output) -> String {
     stdout(out)
 }
 
-#[test]
-fn a_pod_identity_association_needs_the_agent() {
-    let dir = TempDir::new("exec-pi");
-    let (up, data) = annotated(&dir);
+/// Seed 004's association (a role trusting `pods.eks.amazonaws.com`) for
+/// `default/my-service-account`, made with the AWS CLI; `None` without the CLI.
+fn associate(up: &Up) -> Option<()> {
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
-    let Some(created) = up.aws(
+    let created = up.aws(
         Some("default"),
         &[
             "iam",
@@ -305,31 +304,109 @@ fn a_pod_identity_association_needs_the_agent() {
             "--assume-role-policy-document",
             trust,
         ],
-    ) else {
-        return;
-    };
+    )?;
     assert!(created.status.success(), "{}", stderr(&created));
-    let associated = up
-        .aws(
-            Some("default"),
-            &[
-                "eks",
-                "create-pod-identity-association",
-                "--cluster-name",
-                "development-cluster",
-                "--namespace",
-                "default",
-                "--service-account",
-                "my-service-account",
-                "--role-arn",
-                "arn:aws:iam::111111111111:role/pi-role",
-            ],
-        )
-        .unwrap();
+    let associated = up.aws(
+        Some("default"),
+        &[
+            "eks",
+            "create-pod-identity-association",
+            "--cluster-name",
+            "development-cluster",
+            "--namespace",
+            "default",
+            "--service-account",
+            "my-service-account",
+            "--role-arn",
+            "arn:aws:iam::111111111111:role/pi-role",
+        ],
+    )?;
     assert!(associated.status.success(), "{}", stderr(&associated));
+    Some(())
+}
 
-    // The association wins over the IRSA annotation, as in the webhook: without an agent to
-    // ask, exec says what to start.
+#[test]
+fn a_pod_identity_association_is_served_by_the_agent_up_runs() {
+    let dir = TempDir::new("exec-pi");
+    let (up, data) = annotated(&dir);
+    let Some(py) = python() else { return };
+    if associate(&up).is_none() {
+        return;
+    }
+    // The association wins over the IRSA annotation, as in the webhook: the pod asks the
+    // agent `up` runs, which goes through the twin's EKS Auth.
+    let script = "import boto3;print(boto3.client('sts').get_caller_identity()['Arn'])";
+    let out = rolechain_in(
+        &data,
+        &[
+            "exec",
+            "--service-account",
+            "my-service-account",
+            "--",
+            &py,
+            "-c",
+            script,
+        ],
+        &[],
+    );
+    let arn = ok(out);
+    assert!(
+        arn.starts_with("arn:aws:sts::111111111111:assumed-role/pi-role/eks-development-cluster-"),
+        "{arn}"
+    );
+    let env = env_lines(&ok(rolechain_in(
+        &data,
+        &[
+            "exec",
+            "--service-account",
+            "my-service-account",
+            "--",
+            "env",
+        ],
+        &[],
+    )));
+    assert!(
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].starts_with("http://127.0.0.1:"),
+        "{env:?}"
+    );
+    assert!(
+        env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"].ends_with("eks-pod-identity-token"),
+        "{env:?}"
+    );
+    assert!(!env.contains_key("AWS_ROLE_ARN"), "{env:?}");
+    // --agent names another agent.
+    let env = env_lines(&ok(rolechain_in(
+        &data,
+        &[
+            "exec",
+            "--service-account",
+            "my-service-account",
+            "--agent",
+            "http://127.0.0.1:9/v1/credentials",
+            "--",
+            "env",
+        ],
+        &[],
+    )));
+    assert_eq!(
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+        "http://127.0.0.1:9/v1/credentials"
+    );
+}
+
+#[test]
+fn without_an_agent_exec_says_what_to_start() {
+    let dir = TempDir::new("exec-noagent");
+    let data = dir.0.join("data");
+    let up = Up::start(&data, &["--no-agent"]);
+    let sa = dir.file(
+        "sa.yaml",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: my-service-account\n",
+    );
+    ok(rolechain_in(&data, &["cluster", "apply", "-f", &sa], &[]));
+    if associate(&up).is_none() {
+        return;
+    }
     let out = rolechain_in(
         &data,
         &[
@@ -343,34 +420,9 @@ fn a_pod_identity_association_needs_the_agent() {
     );
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("has a Pod Identity association"),
+        stderr(&out).contains("has a Pod Identity association or a chain"),
         "{}",
         stderr(&out)
     );
     assert!(stderr(&out).contains("--agent"), "{}", stderr(&out));
-
-    // With the agent's URL, the pod gets container credentials and no IRSA variables.
-    let out = rolechain_in(
-        &data,
-        &[
-            "exec",
-            "--service-account",
-            "my-service-account",
-            "--agent",
-            "http://127.0.0.1:9/v1/credentials",
-            "--",
-            "env",
-        ],
-        &[],
-    );
-    let env = env_lines(&ok(out));
-    assert_eq!(
-        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
-        "http://127.0.0.1:9/v1/credentials"
-    );
-    assert!(
-        env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"].ends_with("eks-pod-identity-token"),
-        "{env:?}"
-    );
-    assert!(!env.contains_key("AWS_ROLE_ARN"), "{env:?}");
 }

@@ -100,6 +100,8 @@ pub fn prepare_data_dir(data_dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let aws = data_dir.join("aws");
     private_fs::tighten_tree(&aws).with_context(|| closing(&aws))?;
+    let associations = data_dir.join("associations");
+    private_fs::tighten_tree(&associations).with_context(|| closing(&associations))?;
     let oidc = data_dir.join("oidc");
     if !oidc.is_dir() {
         return Ok(());

@@ -13,16 +13,17 @@
 //!   [`AwsError::to_query_response`] for `<ErrorResponse>`.
 //! - **rest-json** (EKS, EKS Auth): [`AwsError::to_rest_json_response`] (status,
 //!   `x-amzn-ErrorType`, `{"message": …}`), [`json_response`], [`epoch_seconds`].
-//! - [`request_id`]: UUID v4 request ids.
+//!
+//! Request ids are the caller's (the twin's server makes one per request).
 //!
 //! ```
-//! use awswire::{query_response, request_id, rules, AwsError, HttpResponse, QueryRequest, STS};
+//! use awswire::{query_response, rules, AwsError, HttpResponse, QueryRequest, STS};
 //!
 //! const STS_OPERATIONS: &[&str] = &["AssumeRole", "GetCallerIdentity"];
 //!
 //! fn handle(query: &str, body: &[u8]) -> HttpResponse {
-//!     let rid = request_id();
-//!     serve(query, body, &rid).unwrap_or_else(|e| e.to_query_response(&STS, &rid))
+//!     let rid = "c0ffee00-0000-4000-8000-000000000000";
+//!     serve(query, body, rid).unwrap_or_else(|e| e.to_query_response(&STS, rid))
 //! }
 //!
 //! fn serve(query: &str, body: &[u8], rid: &str) -> Result<HttpResponse, AwsError> {
@@ -77,7 +78,6 @@
 
 mod error;
 mod form;
-mod id;
 mod json;
 pub mod pattern;
 mod query;
@@ -85,7 +85,6 @@ mod xml;
 
 pub use error::AwsError;
 pub use form::Params;
-pub use id::request_id;
 pub use json::{epoch_seconds, json_response, JSON_CONTENT_TYPE};
 pub use query::{
     has_duplicate_keys, rules, IntRule, ListRule, Path, QueryRequest, QueryService, StrRule,

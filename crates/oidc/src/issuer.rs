@@ -501,17 +501,9 @@ fn sign_rs256(pair: &RsaKeyPair, header: &Value, claims: &Value) -> Result<Strin
 fn random_uuid() -> Result<String, IssuerError> {
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| IssuerError::Crypto("random source failed"))?;
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string())
 }
 
 /// Serves the issuer's own keys in-process, so a verifier in the same process needs no HTTP

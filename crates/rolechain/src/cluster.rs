@@ -45,15 +45,11 @@ pub struct TokenArgs {
 /// A stable uid shaped like a Kubernetes one, so repeated tokens for the same object agree.
 pub(crate) fn derived_uid(parts: &[&str]) -> String {
     let digest = Sha256::digest(parts.join("/").as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// Options of `rolechain cluster rotate-keys`.

@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 use crate::{Request, ServiceRules};
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
@@ -232,27 +231,12 @@ pub(crate) fn canonical_request(req: &Request<'_>, inputs: &CanonicalInputs<'_>)
 
 /// Lower-case hex of SHA-256, as SigV4 writes every hash.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex_lower(&Sha256::digest(data))
-}
-
-pub(crate) fn hex_lower(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(HEX_LOWER[usize::from(b >> 4)]));
-        s.push(char::from(HEX_LOWER[usize::from(b & 0x0f)]));
-    }
-    s
+    hex::encode(Sha256::digest(data))
 }
 
 /// Decodes hex of either case; `None` on any other character or an odd length.
 pub(crate) fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    if !b.len().is_multiple_of(2) {
-        return None;
-    }
-    b.chunks_exact(2)
-        .map(|pair| Some(hex_val(pair[0])? << 4 | hex_val(pair[1])?))
-        .collect()
+    hex::decode(s).ok()
 }
 
 #[cfg(test)]

@@ -418,7 +418,7 @@ mod tests {
             service: "iam".into(),
         };
         assert_eq!(
-            crate::canonical::hex_lower(&signing_key(
+            hex::encode(signing_key(
                 "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
                 &scope
             )),

@@ -379,17 +379,7 @@ impl ObjectBodies {
 
 /// The MD5 of `bytes` as lowercase hex (an S3 ETag without quotes).
 pub fn md5_hex(bytes: &[u8]) -> String {
-    hex_lower(&Md5::digest(bytes))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex_lower(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    hex::encode(Md5::digest(bytes))
 }
 
 /// Moves `temp` (flushed to disk) into `dir` under a fresh id beginning with `prefix`, and makes
@@ -415,7 +405,7 @@ pub fn multipart_etag<'a>(part_etags: impl ExactSizeIterator<Item = &'a str>) ->
             .collect();
         md5.update(&digest);
     }
-    format!("{}-{count}", hex_lower(&md5.finalize()))
+    format!("{}-{count}", hex::encode(md5.finalize()))
 }
 
 /// A time-ordered upload id: the creation time in nanoseconds as 24 hex digits, then random.

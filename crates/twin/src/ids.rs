@@ -18,32 +18,16 @@ pub(crate) fn new_request_id() -> String {
         bytes[..8].copy_from_slice(&n.to_be_bytes());
         bytes[8..].copy_from_slice(&t.to_be_bytes());
     }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex(&bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// The first 12 hex digits of the SHA-256 of `secret`: enough to correlate log lines about the
 /// same session token, JWT or signature, useless for replaying it. Log this, never the value.
 pub fn log_fingerprint(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
-    hex(&digest[..6])
+    hex::encode(&digest[..6])
 }
 
 #[cfg(test)]

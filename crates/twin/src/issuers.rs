@@ -57,7 +57,7 @@ pub fn is_valid_issuer_id(id: &str) -> bool {
 /// working.
 pub fn derive_issuer_id(seed: &str) -> String {
     let digest = Sha256::digest(seed.as_bytes());
-    crate::ids::hex(&digest[..16]).to_ascii_uppercase()
+    hex::encode_upper(&digest[..16])
 }
 
 /// `{base_url}/id/{id}`, e.g. `http://127.0.0.1:4555/id/0123…`.

@@ -418,7 +418,7 @@ fn multipart_etag(body: &[u8], part_size: usize) -> String {
     }
     format!(
         "\"{}-{}\"",
-        twin_state::buckets::hex_lower(&md5::Md5::digest(&digests)),
+        hex::encode(md5::Md5::digest(&digests)),
         chunks.len()
     )
 }

@@ -329,7 +329,7 @@ fn session_name(cluster: &Cluster, pod: &Pod) -> Result<String, AwsError> {
     let mut random = [0u8; 5];
     getrandom::fill(&mut random)
         .map_err(|e| AwsError::internal_failure(format!("random source failed: {e}")))?;
-    let suffix = crate::ids::hex(&random);
+    let suffix = hex::encode(random);
     let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
     let head: String = format!("eks-{}-{}", cluster.name, pod.name)
         .chars()

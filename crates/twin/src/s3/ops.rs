@@ -45,7 +45,7 @@ fn caller_account() -> String {
 /// S3's canonical user id of an account: 64 hex digits, derived so it is stable.
 fn canonical_id(account: &str) -> String {
     use sha2::Digest as _;
-    twin_state::buckets::hex_lower(&sha2::Sha256::digest(format!(
+    hex::encode(sha2::Sha256::digest(format!(
         "rolechain-s3-owner:{account}"
     )))
 }
@@ -83,7 +83,7 @@ fn new_object(
     NewObject {
         key,
         size: received.size,
-        etag: twin_state::buckets::hex_lower(&received.md5),
+        etag: hex::encode(received.md5),
         content_type,
         user_metadata,
     }
@@ -282,7 +282,7 @@ fn record_part(
             upload_id,
             number,
             received.size,
-            &twin_state::buckets::hex_lower(&received.md5),
+            &hex::encode(received.md5),
             &received.path,
         )
         .map_err(bucket_error)

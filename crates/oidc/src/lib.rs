@@ -1,5 +1,5 @@
 //! OIDC for rolechain: the token issuer of local clusters and the verifier behind the twin's
-//! `AssumeRoleWithWebIdentity` (and, later, EKS Auth).
+//! `AssumeRoleWithWebIdentity`, EKS Auth and the node agent.
 //!
 //! - [`Verifier`] checks a JWT against its issuer's JWKS, which it fetches through a
 //!   [`JwksSource`] ([`HttpSource`] over plain `http://` by OIDC discovery, [`StaticSource`] or

@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the offline AWS twin (IAM, STS, OIDC issuers) with the default world from the seeds.
+    /// Serve the offline AWS twin (IAM, STS, EKS, EKS Auth, S3, OIDC issuers, the local clusters' service accounts) and a node agent per local cluster, seeded with the default world from the seeds.
     Up(up::UpArgs),
     /// Explain why a request is allowed or denied. Exit code: 0 allow, 1 deny, 2 invalid input.
     Explain(Box<explain::ExplainArgs>),

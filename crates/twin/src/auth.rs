@@ -1,9 +1,12 @@
-//! Key lookup and SigV4 verification for service handlers.
+//! [`ApiError`] and authentication for service handlers: key lookup, SigV4 verification, and
+//! the error response a handler answers with.
 
+use axum::response::Response;
 use http::StatusCode;
 use sigv4::{ServiceRules, SigningSecret};
 use time::OffsetDateTime;
 
+use crate::front_door_errors::{error_response, Shape};
 use crate::service::ApiRequest;
 
 /// Finds the secret behind an access key id. The twin's store implements it; handlers hold an
@@ -205,5 +208,18 @@ impl ApiRequest {
             access_key_id: signed.access_key_id().to_string(),
             unsigned_payload: verified.unsigned_payload,
         })
+    }
+
+    /// The AWS-shaped XML error response for `error`, carrying this request's id (the Query
+    /// envelope, or S3's for `s3`).
+    pub fn error_response(&self, error: &ApiError) -> Response {
+        error_response(
+            error.status,
+            &error.code,
+            &error.message,
+            &self.request_id,
+            Shape::for_service(&self.scope.service),
+            &self.scope.service,
+        )
     }
 }

@@ -12,7 +12,6 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use sigv4::{AuthLocation, CredentialScope};
 use time::OffsetDateTime;
 
-use crate::auth::ApiError;
 use crate::front_door_errors::{error_response, Shape};
 
 /// A boxed, `Send` future: [`AwsService::handle`] returns one so the trait stays object-safe
@@ -175,19 +174,6 @@ impl ApiRequest {
             headers,
             body: &self.body,
         }
-    }
-
-    /// The AWS-shaped XML error response for `error`, carrying this request's id (the Query
-    /// envelope, or S3's for `s3`).
-    pub fn error_response(&self, error: &ApiError) -> Response {
-        error_response(
-            error.status,
-            &error.code,
-            &error.message,
-            &self.request_id,
-            Shape::for_service(&self.scope.service),
-            &self.scope.service,
-        )
     }
 }
 

@@ -11,8 +11,8 @@ use http_body_util::BodyExt as _;
 
 use crate::front_door_errors::{error_response, Shape};
 use crate::metrics::UNKNOWN;
-use crate::server::{RequestMeta, RouteInfo, Shared};
 use crate::service::{ApiAction, ApiRequest};
+use crate::shared::{RequestMeta, RouteInfo, Shared};
 
 /// Set (in the request's extensions) once the request is handed to a streaming service, which
 /// the request timeout then no longer bounds.

@@ -89,6 +89,7 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod admin_hosts;
 mod auth;
 pub mod authz;
 mod config;
@@ -102,10 +103,12 @@ mod idle_body;
 mod ids;
 mod issuers;
 mod metrics;
+mod readiness;
 pub mod s3;
 mod server;
 mod service;
 mod service_accounts;
+mod shared;
 pub mod state_auth;
 pub mod sts;
 
@@ -125,8 +128,9 @@ pub use issuers::{
     RegisteredIssuer,
 };
 pub use metrics::Metrics;
+pub use readiness::{Readiness, ReadinessHold};
 pub use s3::S3Service;
-pub use server::{Readiness, ReadinessHold, TwinError, TwinServer};
+pub use server::{TwinError, TwinServer};
 pub use service::{ApiAction, ApiRequest, AwsService, BoxFuture, StreamRequest, StreamingService};
 pub use state_auth::StoreAuthenticator;
 pub use sts::{StsConfig, StsService};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,15 +24,18 @@ use tracing::field::Empty;
 use tracing::Instrument as _;
 
 use crate::admin;
+use crate::admin_hosts::AdminHosts;
 use crate::config::TwinConfig;
 use crate::decisions::DecisionLog;
-use crate::faults::{FaultPoint, Faults};
+use crate::faults::Faults;
 use crate::front_door;
 use crate::ids::new_request_id;
 use crate::issuers::{issuer_url, IssuerRegistry};
 use crate::metrics::{Metrics, UNKNOWN};
+use crate::readiness::Readiness;
 use crate::service::{AwsService, StreamingService};
 use crate::service_accounts;
+use crate::shared::{RequestMeta, RouteInfo, Shared};
 
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -49,147 +52,6 @@ pub enum TwinError {
     /// Two handlers for one signing name.
     #[error("a handler for service {0:?} is already registered")]
     DuplicateService(&'static str),
-}
-
-/// Per-request facts the wrapper hands to the routes.
-#[derive(Debug, Clone)]
-pub(crate) struct RequestMeta {
-    pub(crate) request_id: String,
-    pub(crate) peer: SocketAddr,
-    pub(crate) received_at: OffsetDateTime,
-}
-
-impl RequestMeta {
-    /// For a request that did not come through the wrapper (only possible in unit tests of
-    /// the routes); the loopback peer is the least surprising stand-in.
-    pub(crate) fn detached() -> Self {
-        RequestMeta {
-            request_id: new_request_id(),
-            peer: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            received_at: OffsetDateTime::now_utc(),
-        }
-    }
-}
-
-/// What a response answered, for metrics and the request log (a response extension).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RouteInfo {
-    pub(crate) service: &'static str,
-    pub(crate) action: &'static str,
-}
-
-pub(crate) struct Shared {
-    pub(crate) config: TwinConfig,
-    pub(crate) services: HashMap<&'static str, Arc<dyn AwsService>>,
-    pub(crate) streaming: HashMap<&'static str, Arc<dyn StreamingService>>,
-    pub(crate) issuers: IssuerRegistry,
-    pub(crate) decisions: DecisionLog,
-    pub(crate) metrics: Metrics,
-    pub(crate) readiness: Readiness,
-    /// The `Host` values the admin endpoints answer to ([`admin::AdminHosts`]).
-    pub(crate) admin_hosts: admin::AdminHosts,
-    /// The fault rules of `/_rolechain/faults`.
-    pub(crate) faults: Faults,
-    /// The store whose local clusters' service accounts `/_rolechain/serviceaccounts` serves.
-    pub(crate) local_clusters: Option<Arc<twin_state::Store>>,
-}
-
-impl Shared {
-    /// Where `service`'s requests meet the fault rules.
-    pub(crate) fn fault_point(&self, service: &'static str) -> FaultPoint {
-        FaultPoint::new(self.faults.clone(), self.metrics.clone(), service)
-    }
-
-    /// The signing names of every registered service, sorted.
-    pub(crate) fn service_names(&self) -> Vec<&'static str> {
-        let mut names: Vec<&'static str> = self
-            .services
-            .keys()
-            .chain(self.streaming.keys())
-            .copied()
-            .collect();
-        names.sort_unstable();
-        names
-    }
-}
-
-struct ReadinessInner {
-    serving: AtomicBool,
-    stopping: AtomicBool,
-    holds: AtomicUsize,
-}
-
-/// Whether `/_rolechain/health` answers 200: the server is accepting connections, nothing
-/// holds readiness back (state still loading), and shutdown has not begun. Cloning shares it.
-#[derive(Clone)]
-pub struct Readiness {
-    inner: Arc<ReadinessInner>,
-}
-
-impl std::fmt::Debug for Readiness {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Readiness")
-            .field("ready", &self.is_ready())
-            .field("stopping", &self.is_stopping())
-            .finish()
-    }
-}
-
-impl Readiness {
-    fn new() -> Self {
-        Readiness {
-            inner: Arc::new(ReadinessInner {
-                serving: AtomicBool::new(false),
-                stopping: AtomicBool::new(false),
-                holds: AtomicUsize::new(0),
-            }),
-        }
-    }
-
-    /// Holds readiness back until the returned guard is dropped (or
-    /// [released](ReadinessHold::release)): take one before serving, load the state, drop it.
-    /// The OIDC routes answer meanwhile; only health says `starting`.
-    pub fn hold(&self) -> ReadinessHold {
-        self.inner.holds.fetch_add(1, Ordering::SeqCst);
-        ReadinessHold {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-
-    /// True when health answers 200.
-    pub fn is_ready(&self) -> bool {
-        self.inner.serving.load(Ordering::SeqCst)
-            && !self.inner.stopping.load(Ordering::SeqCst)
-            && self.inner.holds.load(Ordering::SeqCst) == 0
-    }
-
-    /// True once shutdown has begun.
-    pub fn is_stopping(&self) -> bool {
-        self.inner.stopping.load(Ordering::SeqCst)
-    }
-}
-
-/// Keeps the twin from reporting ready while it exists. See [`Readiness::hold`].
-#[must_use = "readiness is released as soon as the hold is dropped"]
-pub struct ReadinessHold {
-    inner: Arc<ReadinessInner>,
-}
-
-impl ReadinessHold {
-    /// Releases the hold (the same as dropping it, said out loud).
-    pub fn release(self) {}
-}
-
-impl Drop for ReadinessHold {
-    fn drop(&mut self) {
-        self.inner.holds.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl std::fmt::Debug for ReadinessHold {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReadinessHold")
-    }
 }
 
 /// The twin's HTTP server: bound by [`bind`](Self::bind), given its service handlers and
@@ -364,7 +226,7 @@ impl TwinServer {
         } = self;
         let header_read_timeout = config.header_read_timeout;
         let grace = config.shutdown_grace;
-        let admin_hosts = admin::AdminHosts::new(local_addr, &base_url);
+        let admin_hosts = AdminHosts::new(local_addr, &base_url);
         let shared = Arc::new(Shared {
             admin_hosts,
             config,
@@ -384,7 +246,7 @@ impl TwinServer {
             .header_read_timeout(header_read_timeout)
             .keep_alive(true);
 
-        readiness.inner.serving.store(true, Ordering::SeqCst);
+        readiness.set_serving();
         tracing::info!(%local_addr, %base_url, "twin listening");
 
         tokio::pin!(shutdown);
@@ -421,7 +283,7 @@ impl TwinServer {
 
         // Closing the socket first is what refuses new connections while the old ones drain.
         drop(listener);
-        readiness.inner.stopping.store(true, Ordering::SeqCst);
+        readiness.set_stopping();
         tracing::info!("twin shutting down; waiting for in-flight requests");
         if tokio::time::timeout(grace, graceful.shutdown())
             .await

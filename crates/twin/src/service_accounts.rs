@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use twin_state::{AnnotationChange, Cluster, ServiceAccount, StateError, Store};
 
 use crate::admin::{internal, json_response, read_json_body};
-use crate::server::{RouteInfo, Shared};
+use crate::shared::{RouteInfo, Shared};
 
 /// The largest body accepted: a ServiceAccount's annotations may hold 256 KiB, plus framing.
 const MAX_BODY_BYTES: usize = 300 * 1024;

@@ -41,9 +41,9 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::db::{decode, encode, Store};
 use crate::error::StateError;
 use crate::ids::IdSource;
-use crate::store::{decode, encode, Store};
 
 pub(crate) mod cleanup;
 

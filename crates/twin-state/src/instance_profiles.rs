@@ -17,14 +17,12 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::db::{decode, encode, name_key, paginate, paginate_indexed, Store, ROLES};
 use crate::error::{Result, StateError};
 use crate::ids::IdSource;
 use crate::model::{Page, Paging, Role, Tag};
-use crate::store::{
-    check_tags, decode, encode, find_role, name_key, paginate, paginate_indexed, role_not_found,
-    Store, ROLES,
-};
-use crate::validate;
+use crate::roles::{find_role, role_not_found};
+use crate::validate::{self, check_tags};
 
 type K2 = (&'static str, &'static str);
 type K3 = (&'static str, &'static str, &'static str);

@@ -35,16 +35,24 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod accounts;
 pub mod buckets;
+mod clusters;
+mod db;
 pub mod error;
 mod group_commit;
 pub mod ids;
 pub mod instance_profiles;
 pub mod model;
+mod oidc_providers;
 pub mod pod_identity;
+mod policies;
+mod policy_documents;
 pub mod principals;
 pub mod propagation;
+mod roles;
 pub mod service_accounts;
+mod sessions;
 pub mod store;
 mod validate;
 pub mod world;

@@ -21,10 +21,10 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::db::{decode, encode, Store};
 use crate::error::{Result, StateError};
 use crate::ids::IdSource;
 use crate::model::Cluster;
-use crate::store::{decode, encode, Store};
 
 type K2 = (&'static str, &'static str);
 

@@ -163,6 +163,36 @@ pub(crate) fn split_path_name(resource_after_type: &str) -> (String, String) {
     }
 }
 
+/// IAM's quota of tags per role and per OIDC provider.
+pub(crate) const MAX_TAGS: usize = 50;
+
+pub(crate) fn check_tags(existing: &mut Vec<Tag>, new: &[Tag], quota: &str) -> Result<()> {
+    for t in new {
+        tag(t)?;
+    }
+    for t in new {
+        // Tag keys are unique regardless of case; a repeated key replaces the value.
+        match existing
+            .iter_mut()
+            .find(|e| e.key.eq_ignore_ascii_case(&t.key))
+        {
+            Some(e) => *e = t.clone(),
+            None => existing.push(t.clone()),
+        }
+    }
+    if existing.len() > MAX_TAGS {
+        return Err(StateError::LimitExceeded(format!(
+            "Cannot exceed quota for {quota}: {MAX_TAGS}."
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn policy_size_check(doc: &str, quota: iam::SizeQuota) -> Result<()> {
+    quota.check(iam::policy_size(doc))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,14 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::accounts::ADMIN_POLICY;
+use crate::db::{Store, Tx};
 use crate::error::StateError;
 use crate::ids::IdSource;
 use crate::model::{AccessKey, Tag};
-use crate::store::{CreateOidcProvider, CreatePolicy, CreateRole, Store, Tx, ADMIN_POLICY};
+use crate::oidc_providers::CreateOidcProvider;
+use crate::policies::CreatePolicy;
+use crate::roles::CreateRole;
 
 const DEFAULT_WORLD: &str = include_str!("world/default.yaml");
 

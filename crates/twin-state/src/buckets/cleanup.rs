@@ -21,8 +21,8 @@ use super::{
     is_valid_bucket_name, storage, BucketError, ObjectMeta, PartMeta, BUCKETS, MULTIPART_DIR,
     OBJECTS, OBJECTS_NAME, PARTS, PARTS_NAME, RECEIVING_DIR, UPLOADS,
 };
+use crate::db::{decode, Store};
 use crate::error::StateError;
-use crate::store::{decode, Store};
 
 /// The files the committed records name, by directory.
 #[derive(Default)]

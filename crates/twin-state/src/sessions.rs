@@ -5,11 +5,40 @@ use iam::IdentityArn;
 use redb::ReadableTable as _;
 use time::OffsetDateTime;
 
-use super::{decode, get1, NewSession, Store};
+use crate::accounts::{EntityKind, IdEntry};
+use crate::db::{decode, encode, get1, Store, Tx};
 use crate::error::{Result, StateError};
 use crate::group_commit;
 use crate::ids::{self, IdSource};
-use crate::model::Session;
+use crate::model::{Session, Tag};
+
+/// A session to issue; the store generates its temporary key, secret and token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// The role's ARN.
+    pub role_arn: String,
+    /// The role's unique id, as read when the trust policy was evaluated: if the role has been
+    /// deleted (or replaced) since, issuing fails with `NoSuchEntity`.
+    pub role_id: String,
+    /// The session name.
+    pub session_name: String,
+    /// When it is issued.
+    pub issued: OffsetDateTime,
+    /// When it expires.
+    pub expires: OffsetDateTime,
+    /// The inline session policy.
+    pub session_policy: Option<String>,
+    /// Managed session policy ARNs.
+    pub session_policy_arns: Vec<String>,
+    /// Session tags.
+    pub session_tags: Vec<Tag>,
+    /// Transitive tag keys.
+    pub transitive_tag_keys: Vec<String>,
+    /// Source identity.
+    pub source_identity: Option<String>,
+    /// Whether this is a chained session.
+    pub chained: bool,
+}
 
 impl Store {
     /// Issues a session of a role: generates its `ASIA…` key, secret and token and stores it,
@@ -108,5 +137,35 @@ impl Store {
             }
             Ok(expired.len())
         })
+    }
+}
+
+impl<'t> Tx<'t> {
+    /// Inserts a session: `Ok(Err(_))` when its role (by unique id) is gone or its key is
+    /// taken, with nothing written; `Err(_)` when the storage failed.
+    fn insert_session(&mut self, session: &Session) -> Result<Result<()>> {
+        match get1::<IdEntry>(&self.unique_ids, "unique_ids", &session.role_id)? {
+            Some(e) if e.kind == EntityKind::Role && e.arn == session.role_arn => {}
+            _ => {
+                return Ok(Err(StateError::NoSuchEntity(format!(
+                    "The role {} with id {} no longer exists.",
+                    session.role_arn, session.role_id
+                ))))
+            }
+        }
+        let key = session.access_key_id.as_str();
+        if self.sessions.get(key)?.is_some() || self.access_keys.get(key)?.is_some() {
+            return Ok(Err(StateError::EntityAlreadyExists(format!(
+                "Access key {key} already exists."
+            ))));
+        }
+        let encoded = match encode(session) {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.sessions.insert(key, encoded.as_slice())?;
+        self.role_sessions
+            .insert((session.role_id.as_str(), key), ())?;
+        Ok(Ok(()))
     }
 }

@@ -18,7 +18,7 @@ use crate::{buckets, instance_profiles, pod_identity, service_accounts};
 impl Store {
     /// Opens (creating if needed) the store in `dir`, in the file `twin-state.redb`. A store
     /// left by a killed process is recovered to its last committed transaction, and what it
-    /// left among the S3 bodies is removed (see [`buckets`](crate::buckets)).
+    /// left among the S3 bodies is removed (see [`buckets`]).
     ///
     /// The directory and all in it are the owner's only (0700 directories, 0600 files),
     /// whatever the umask: the database holds every secret access key. A directory an older

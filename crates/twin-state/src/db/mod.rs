@@ -8,14 +8,14 @@
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `meta` | `&str` | `&str` (`schema_version`) |
-//! | `accounts` | account id | [`Account`] |
-//! | `access_keys` | access key id | [`AccessKey`] |
-//! | `users` | (account, lower-case name) | [`User`] |
-//! | `roles` | (account, lower-case name) | [`Role`] |
+//! | `accounts` | account id | [`Account`](crate::Account) |
+//! | `access_keys` | access key id | [`AccessKey`](crate::AccessKey) |
+//! | `users` | (account, lower-case name) | [`User`](crate::User) |
+//! | `roles` | (account, lower-case name) | [`Role`](crate::Role) |
 //! | `unique_ids` | `AROA…`/`AIDA…` | which live role or user has that id, and its ARN |
-//! | `policies` | (account, lower-case name) | [`ManagedPolicy`] with its versions |
-//! | `oidc_providers` | (account, URL without `https://`) | [`OidcProvider`] |
-//! | `clusters` | (account, region, name) | [`Cluster`] |
+//! | `policies` | (account, lower-case name) | [`ManagedPolicy`](crate::ManagedPolicy) with its versions |
+//! | `oidc_providers` | (account, URL without `https://`) | [`OidcProvider`](crate::OidcProvider) |
+//! | `clusters` | (account, region, name) | [`Cluster`](crate::Cluster) |
 //! | `sessions` | `ASIA…` access key id | [`Session`] |
 //! | `role_sessions` | (role id, access key id) | `()`: the sessions to end when a role goes |
 

@@ -17,7 +17,7 @@ use crate::authz::Authorizer;
 use crate::service::{
     answered, blocking, to_response, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE,
 };
-use crate::sts::{AssumeRoleParams, Assumed, ServiceCall, SessionPolicies};
+use crate::sts::ServiceAssumeRole;
 use crate::{Response, StsService};
 
 const ACTION: &str = "eks-auth:AssumeRoleForPodIdentity";
@@ -486,10 +486,7 @@ impl Inner {
         let session_name = session_name(cluster, pod)?;
         // The association's policy restricts the session the pod gets: the target role's when
         // there is one.
-        let last_policies = SessionPolicies {
-            inline: association.policy.clone(),
-            arns: Vec::new(),
-        };
+        let last_policy = association.policy.clone();
         let has_target = association.target_role_arn.is_some();
 
         let service = AuthenticatedCaller {
@@ -505,26 +502,24 @@ impl Inner {
             .assume_role_as(
                 req,
                 &service,
-                AssumeRoleParams {
+                ServiceAssumeRole {
                     role_arn: association.role_arn.clone(),
                     session_name: session_name.clone(),
-                    policies: if has_target {
-                        SessionPolicies::default()
+                    policy: if has_target {
+                        None
                     } else {
-                        last_policies.clone()
+                        last_policy.clone()
                     },
-                    duration: Some(i64::from(self.config.session_duration_seconds)),
+                    duration_seconds: self.config.session_duration_seconds,
                     tags: tags.clone(),
                     transitive_keys: transitive_keys.clone(),
-                    service: Some(ServiceCall {
-                        context: vec![
-                            ("aws:SourceAccount".to_owned(), cluster.account.clone()),
-                            ("aws:SourceArn".to_owned(), cluster.arn.clone()),
-                        ],
-                        inherit_transitive_tags: false,
-                        fixed_duration: true,
-                    }),
-                    ..AssumeRoleParams::default()
+                    context: vec![
+                        ("aws:SourceAccount".to_owned(), cluster.account.clone()),
+                        ("aws:SourceArn".to_owned(), cluster.arn.clone()),
+                    ],
+                    inherit_transitive_tags: false,
+                    fixed_duration: true,
+                    ..ServiceAssumeRole::default()
                 },
             )
             .map_err(|e| step_error(e, &association, &association.role_arn))?;
@@ -532,7 +527,7 @@ impl Inner {
         let last = match &association.target_role_arn {
             None => primary,
             Some(target) => {
-                let session = &primary.session;
+                let session = &primary;
                 let chained_caller = AuthenticatedCaller {
                     principal: session.principal(),
                     user_id: session.user_id(),
@@ -543,11 +538,11 @@ impl Inner {
                     .assume_role_as(
                         req,
                         &chained_caller,
-                        AssumeRoleParams {
+                        ServiceAssumeRole {
                             role_arn: target.clone(),
                             session_name: session_name.clone(),
-                            policies: last_policies,
-                            duration: Some(i64::from(self.config.chained_duration_seconds)),
+                            policy: last_policy,
+                            duration_seconds: self.config.chained_duration_seconds,
                             tags,
                             transitive_keys,
                             external_id: if association.disable_session_tags {
@@ -555,18 +550,15 @@ impl Inner {
                             } else {
                                 None
                             },
-                            service: Some(ServiceCall {
-                                context: Vec::new(),
-                                inherit_transitive_tags: false,
-                                fixed_duration: false,
-                            }),
-                            ..AssumeRoleParams::default()
+                            context: Vec::new(),
+                            inherit_transitive_tags: false,
+                            fixed_duration: false,
                         },
                     )
                     .map_err(|e| step_error(e, &association, target))?
             }
         };
-        let Assumed { session, .. } = last;
+        let session = last;
         tracing::info!(
             association = %association.association_id,
             cluster = %cluster.arn,

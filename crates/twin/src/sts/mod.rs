@@ -28,12 +28,14 @@
 
 mod assume_role;
 mod common;
+mod for_services;
 mod session_writes;
 mod trust_cache;
 mod web_identity;
 
-pub(crate) use assume_role::{AssumeRoleParams, ServiceCall};
-pub(crate) use common::{Assumed, SessionPolicies};
+use assume_role::{AssumeRoleParams, ServiceCall};
+use common::SessionPolicies;
+pub(crate) use for_services::ServiceAssumeRole;
 
 use std::sync::Arc;
 
@@ -135,19 +137,6 @@ impl StsService {
     /// The settings in use.
     pub fn config(&self) -> &StsConfig {
         &self.inner.config
-    }
-
-    /// `AssumeRole` for another service of the twin (EKS Auth assuming a pod identity role as
-    /// `pods.eks.amazonaws.com`, then chaining into the target role): the same trust
-    /// decisions, recorded under `sts`, checks and session issuance as a client's
-    /// `AssumeRole`. Synchronous store work: call it from the blocking pool.
-    pub(crate) fn assume_role_as(
-        &self,
-        req: &ApiRequest,
-        caller: &crate::AuthenticatedCaller,
-        params: AssumeRoleParams,
-    ) -> Result<Assumed, AwsError> {
-        self.inner.assume(req, caller, params)
     }
 }
 

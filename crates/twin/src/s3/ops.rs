@@ -6,13 +6,10 @@ use std::sync::Arc;
 use base64::Engine as _;
 use s3s::dto;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, S3};
-use twin_state::{BucketError, NewObject, NewUpload, ObjectMeta, Store, Upload};
+use twin_state::{BucketError, NewObject, ObjectMeta, Store, Upload};
 
-use super::access::{
-    blocking, bucket_error, bucket_named, bucket_policy, call, copy_source, decide_with_policy,
-    internal, request_caller, s3_error, Asked,
-};
-use super::encoding::{echoed_key, path_encode, KeyEncoding};
+use super::access::{blocking, bucket_error, bucket_named, internal, s3_error};
+use super::encoding::KeyEncoding;
 use super::{body, bucket_config, CALL};
 use crate::authz::Authorizer;
 
@@ -325,699 +322,159 @@ impl TwinS3 {
     }
 }
 
+// The operations, by concern, as inherent methods of `TwinS3` that the `S3` impl below hands
+// each call to (declared after `object_output!`, which `objects` uses).
+mod buckets;
+mod multipart;
+mod objects;
+
 #[async_trait::async_trait]
 impl S3 for TwinS3 {
     async fn list_buckets(
         &self,
-        _req: S3Request<dto::ListBucketsInput>,
+        req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
-        let account = caller_account();
-        let owned = {
-            let account = account.clone();
-            self.store_op(move |store| store.list_buckets(&account))
-                .await?
-        };
-        let buckets = owned
-            .into_iter()
-            .map(|b| dto::Bucket {
-                bucket_region: Some(b.region),
-                creation_date: Some(b.created.into()),
-                name: Some(b.name),
-            })
-            .collect();
-        Ok(S3Response::new(dto::ListBucketsOutput {
-            buckets: Some(buckets),
-            owner: Some(owner(&account)),
-            ..Default::default()
-        }))
+        TwinS3::list_buckets(self, req).await
     }
 
     async fn create_bucket(
         &self,
         req: S3Request<dto::CreateBucketInput>,
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
-        let account = caller_account();
-        let signed_region = req.region.as_ref().map(|r| r.as_str().to_string());
-        let constraint = req
-            .input
-            .create_bucket_configuration
-            .as_ref()
-            .and_then(|c| c.location_constraint.as_ref())
-            .map(|c| c.as_str().to_string());
-        let region = match (constraint, signed_region) {
-            (Some(c), Some(signed)) if c != signed => {
-                return Err(s3_error(
-                    S3ErrorCode::IllegalLocationConstraintException,
-                    format!(
-                        "The {c} location constraint is incompatible for the region specific endpoint this request was sent to."
-                    ),
-                ))
-            }
-            (Some(c), _) => c,
-            (None, Some(signed)) => signed,
-            (None, None) => "us-east-1".to_string(),
-        };
-        let name = req.input.bucket.clone();
-        self.store_op(move |store| store.create_bucket(&name, &account, &region))
-            .await?;
-        Ok(S3Response::new(dto::CreateBucketOutput {
-            location: Some(format!("/{}", req.input.bucket)),
-        }))
+        TwinS3::create_bucket(self, req).await
     }
 
     async fn delete_bucket(
         &self,
         req: S3Request<dto::DeleteBucketInput>,
     ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
-        let name = req.input.bucket;
-        self.store_op(move |store| store.delete_bucket(&name))
-            .await?;
-        Ok(S3Response::new(dto::DeleteBucketOutput {}))
+        TwinS3::delete_bucket(self, req).await
     }
 
     async fn head_bucket(
         &self,
         req: S3Request<dto::HeadBucketInput>,
     ) -> S3Result<S3Response<dto::HeadBucketOutput>> {
-        let bucket = self.existing_bucket(req.input.bucket).await?;
-        Ok(S3Response::new(dto::HeadBucketOutput {
-            bucket_region: Some(bucket.region),
-            ..Default::default()
-        }))
+        TwinS3::head_bucket(self, req).await
     }
 
     async fn put_bucket_policy(
         &self,
         req: S3Request<dto::PutBucketPolicyInput>,
     ) -> S3Result<S3Response<dto::PutBucketPolicyOutput>> {
-        let name = req.input.bucket;
-        let doc = req.input.policy;
-        check_bucket_policy(&name, &doc)?;
-        self.store_op(move |store| store.set_bucket_policy(&name, Some(&doc)))
-            .await?;
-        Ok(S3Response::new(dto::PutBucketPolicyOutput {}))
+        TwinS3::put_bucket_policy(self, req).await
     }
 
     async fn get_bucket_policy(
         &self,
         req: S3Request<dto::GetBucketPolicyInput>,
     ) -> S3Result<S3Response<dto::GetBucketPolicyOutput>> {
-        let bucket = self.existing_bucket(req.input.bucket).await?;
-        let policy = bucket
-            .policy
-            .ok_or_else(|| bucket_error(BucketError::NoSuchBucketPolicy))?;
-        Ok(S3Response::new(dto::GetBucketPolicyOutput {
-            policy: Some(policy),
-        }))
+        TwinS3::get_bucket_policy(self, req).await
     }
 
     async fn delete_bucket_policy(
         &self,
         req: S3Request<dto::DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<dto::DeleteBucketPolicyOutput>> {
-        let name = req.input.bucket;
-        self.store_op(move |store| store.set_bucket_policy(&name, None))
-            .await?;
-        Ok(S3Response::new(dto::DeleteBucketPolicyOutput {}))
+        TwinS3::delete_bucket_policy(self, req).await
     }
 
     async fn put_object(
         &self,
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
-        let input = req.input;
-        // A missing bucket was refused (`NoSuchBucket`) by the access check, before the body
-        // was read; one deleted since is refused by the store.
-        let received = receive_checked(
-            &self.store,
-            input.body,
-            input.content_md5.as_deref(),
-            input.content_length,
-        )
-        .await?;
-        let object = new_object(
-            input.key,
-            &received,
-            input.content_type,
-            user_metadata(input.metadata),
-        );
-        let bucket = input.bucket;
-        let meta = self
-            .store_op(move |store| store.put_object(&bucket, &object, &received.path))
-            .await?;
-        Ok(S3Response::new(dto::PutObjectOutput {
-            e_tag: Some(etag(&meta)),
-            ..Default::default()
-        }))
+        TwinS3::put_object(self, req).await
     }
 
     async fn get_object(
         &self,
         req: S3Request<dto::GetObjectInput>,
     ) -> S3Result<S3Response<dto::GetObjectOutput>> {
-        let input = req.input;
-        let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let (meta, path) = self
-            .store_op(move |store| {
-                let meta = store.get_object(&bucket, &key)?;
-                let path = store.object_bodies().body_path(&bucket, &meta.body_id);
-                Ok((meta, path))
-            })
-            .await?;
-        let (range, content_range) = match &input.range {
-            None => (0..meta.size, None),
-            Some(r) => {
-                let range = r.check(meta.size).map_err(|_| {
-                    s3_error(
-                        S3ErrorCode::InvalidRange,
-                        "The requested range is not satisfiable",
-                    )
-                })?;
-                let shown = format!(
-                    "bytes {}-{}/{}",
-                    range.start,
-                    range.end.saturating_sub(1),
-                    meta.size
-                );
-                (range, Some(shown))
-            }
-        };
-        let length = range.end - range.start;
-        let stream = body::send(&path, range).await.map_err(|e| internal(&e))?;
-        Ok(S3Response::new(
-            object_output!(dto::GetObjectOutput, &meta, {
-                body: Some(dto::StreamingBlob::wrap(stream)),
-                content_length: i64::try_from(length).ok(),
-                content_range: content_range,
-            }),
-        ))
+        TwinS3::get_object(self, req).await
     }
 
     async fn head_object(
         &self,
         req: S3Request<dto::HeadObjectInput>,
     ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
-        let (bucket, key) = (req.input.bucket, req.input.key);
-        let meta = self
-            .store_op(move |store| store.get_object(&bucket, &key))
-            .await?;
-        Ok(S3Response::new(
-            object_output!(dto::HeadObjectOutput, &meta, {
-                content_length: i64::try_from(meta.size).ok(),
-            }),
-        ))
+        TwinS3::head_object(self, req).await
     }
 
     async fn delete_object(
         &self,
         req: S3Request<dto::DeleteObjectInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
-        let (bucket, key) = (req.input.bucket, req.input.key);
-        self.store_op(move |store| store.delete_object(&bucket, &key))
-            .await?;
-        Ok(S3Response::new(dto::DeleteObjectOutput::default()))
+        TwinS3::delete_object(self, req).await
     }
 
     async fn list_objects_v2(
         &self,
         req: S3Request<dto::ListObjectsV2Input>,
     ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
-        let input = req.input;
-        let max_keys = input.max_keys.unwrap_or(MAX_KEYS).clamp(0, MAX_KEYS);
-        let after = match &input.continuation_token {
-            Some(token) => Some(
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(token)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| {
-                        s3_error(
-                            S3ErrorCode::InvalidArgument,
-                            "The continuation token provided is incorrect",
-                        )
-                    })?,
-            ),
-            None => input.start_after.clone(),
-        };
-        let bucket = input.bucket.clone();
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = input.delimiter.clone();
-        let listing = self
-            .store_op(move |store| {
-                store.list_objects(
-                    &bucket,
-                    &prefix,
-                    delimiter.as_deref(),
-                    after.as_deref(),
-                    usize::try_from(max_keys).unwrap_or(0),
-                )
-            })
-            .await?;
-        let key_count = listing.objects.len() + listing.common_prefixes.len();
-        let next = listing
-            .truncated
-            .then(|| listing.last.clone())
-            .flatten()
-            .map(|last| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last));
-        // Continuation tokens are base64url, XML-safe and opaque: S3 encodes neither.
-        let encoding = KeyEncoding::choose(
-            input.encoding_type.as_ref(),
-            listing
-                .objects
-                .iter()
-                .map(|o| o.key.as_str())
-                .chain(listing.common_prefixes.iter().map(String::as_str))
-                .chain(input.prefix.as_deref())
-                .chain(input.delimiter.as_deref())
-                .chain(input.start_after.as_deref()),
-        )?;
-        let contents = listing
-            .objects
-            .iter()
-            .map(|o| dto::Object {
-                e_tag: Some(etag(o)),
-                key: Some(encoding.field(&o.key)),
-                last_modified: Some(o.last_modified.into()),
-                size: i64::try_from(o.size).ok(),
-                storage_class: Some(dto::ObjectStorageClass::from_static(
-                    dto::ObjectStorageClass::STANDARD,
-                )),
-                ..Default::default()
-            })
-            .collect();
-        Ok(S3Response::new(dto::ListObjectsV2Output {
-            name: Some(input.bucket),
-            prefix: encoding.opt(input.prefix),
-            delimiter: encoding.opt(input.delimiter),
-            encoding_type: encoding.encoding_type(),
-            max_keys: Some(max_keys),
-            key_count: i32::try_from(key_count).ok(),
-            is_truncated: Some(listing.truncated),
-            continuation_token: input.continuation_token,
-            next_continuation_token: next,
-            start_after: encoding.opt(input.start_after),
-            contents: Some(contents),
-            common_prefixes: common_prefixes(&listing.common_prefixes, encoding),
-            ..Default::default()
-        }))
+        TwinS3::list_objects_v2(self, req).await
     }
 
     async fn create_multipart_upload(
         &self,
         req: S3Request<dto::CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
-        let caller = request_caller(req.credentials.as_ref())?;
-        let input = req.input;
-        let upload = NewUpload {
-            key: input.key.clone(),
-            owner: caller.principal.account().unwrap_or("").to_string(),
-            initiator: caller.arn(),
-            content_type: input.content_type,
-            user_metadata: user_metadata(input.metadata),
-        };
-        let bucket = input.bucket.clone();
-        let created = self
-            .store_op(move |store| store.create_upload(&bucket, &upload))
-            .await?;
-        Ok(S3Response::new(dto::CreateMultipartUploadOutput {
-            bucket: Some(input.bucket),
-            key: echoed_key(input.key),
-            upload_id: Some(created.upload_id),
-            ..Default::default()
-        }))
+        TwinS3::create_multipart_upload(self, req).await
     }
 
     async fn upload_part(
         &self,
         req: S3Request<dto::UploadPartInput>,
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
-        let input = req.input;
-        let number = part_number(input.part_number)?;
-        // Refuse before reading a body no upload will take.
-        let (bucket, key, upload_id) = (
-            input.bucket.clone(),
-            input.key.clone(),
-            input.upload_id.clone(),
-        );
-        self.store_op(move |store| store.get_upload(&bucket, &key, &upload_id))
-            .await?;
-        let received = receive_checked(
-            &self.store,
-            input.body,
-            input.content_md5.as_deref(),
-            input.content_length,
-        )
-        .await?;
-        let part = self
-            .on_store(move |store| {
-                record_part(
-                    store,
-                    (&input.bucket, &input.key, &input.upload_id),
-                    number,
-                    &received,
-                )
-            })
-            .await?;
-        Ok(S3Response::new(dto::UploadPartOutput {
-            e_tag: Some(dto::ETag::Strong(part.etag)),
-            ..Default::default()
-        }))
+        TwinS3::upload_part(self, req).await
     }
 
     async fn upload_part_copy(
         &self,
         req: S3Request<dto::UploadPartCopyInput>,
     ) -> S3Result<S3Response<dto::UploadPartCopyOutput>> {
-        let input = req.input;
-        let number = part_number(input.part_number)?;
-        let (source_bucket, source_key) = copy_source(&input.copy_source)?;
-        let part = self
-            .on_store(move |store| {
-                store
-                    .get_upload(&input.bucket, &input.key, &input.upload_id)
-                    .map_err(bucket_error)?;
-                let (_, received) = copy_body(
-                    store,
-                    &source_bucket,
-                    &source_key,
-                    input.copy_source_range.as_deref(),
-                )?;
-                record_part(
-                    store,
-                    (&input.bucket, &input.key, &input.upload_id),
-                    number,
-                    &received,
-                )
-            })
-            .await?;
-        Ok(S3Response::new(dto::UploadPartCopyOutput {
-            copy_part_result: Some(dto::CopyPartResult {
-                e_tag: Some(dto::ETag::Strong(part.etag)),
-                last_modified: Some(part.last_modified.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
+        TwinS3::upload_part_copy(self, req).await
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<dto::CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CompleteMultipartUploadOutput>> {
-        let input = req.input;
-        let listed = input
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .unwrap_or_default();
-        if listed.is_empty() {
-            return Err(malformed_xml());
-        }
-        let mut parts = Vec::with_capacity(listed.len());
-        for part in listed {
-            let (Some(number), Some(etag)) = (part.part_number, part.e_tag) else {
-                return Err(malformed_xml());
-            };
-            // A number out of range was never uploaded.
-            let number =
-                u32::try_from(number).map_err(|_| bucket_error(BucketError::InvalidPart))?;
-            parts.push((number, etag.into_value()));
-        }
-        let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let meta = self
-            .store_op(move |store| store.complete_upload(&bucket, &key, &input.upload_id, &parts))
-            .await?;
-        Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
-            location: Some(format!("/{}/{}", input.bucket, path_encode(&input.key))),
-            bucket: Some(input.bucket),
-            key: echoed_key(input.key),
-            e_tag: Some(etag(&meta)),
-            ..Default::default()
-        }))
+        TwinS3::complete_multipart_upload(self, req).await
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<dto::AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::AbortMultipartUploadOutput>> {
-        let input = req.input;
-        self.store_op(move |store| store.abort_upload(&input.bucket, &input.key, &input.upload_id))
-            .await?;
-        Ok(S3Response::new(dto::AbortMultipartUploadOutput::default()))
+        TwinS3::abort_multipart_upload(self, req).await
     }
 
     async fn list_parts(
         &self,
         req: S3Request<dto::ListPartsInput>,
     ) -> S3Result<S3Response<dto::ListPartsOutput>> {
-        let input = req.input;
-        let max_parts = page_size(input.max_parts, "max-parts")?;
-        let marker = input.part_number_marker.unwrap_or(0);
-        let after = u32::try_from(marker).map_err(|_| {
-            s3_error(
-                S3ErrorCode::InvalidArgument,
-                "Argument part-number-marker must be an integer between 0 and 2147483647",
-            )
-        })?;
-        let (bucket, key, upload_id) = (
-            input.bucket.clone(),
-            input.key.clone(),
-            input.upload_id.clone(),
-        );
-        let listing = self
-            .store_op(move |store| {
-                store.list_parts(
-                    &bucket,
-                    &key,
-                    &upload_id,
-                    after,
-                    usize::try_from(max_parts).unwrap_or(0),
-                )
-            })
-            .await?;
-        let next = listing
-            .parts
-            .last()
-            .and_then(|p| i32::try_from(p.part_number).ok());
-        let parts = listing
-            .parts
-            .iter()
-            .map(|p| dto::Part {
-                e_tag: Some(dto::ETag::Strong(p.etag.clone())),
-                last_modified: Some(p.last_modified.into()),
-                part_number: i32::try_from(p.part_number).ok(),
-                size: i64::try_from(p.size).ok(),
-                ..Default::default()
-            })
-            .collect();
-        Ok(S3Response::new(dto::ListPartsOutput {
-            bucket: Some(input.bucket),
-            key: echoed_key(input.key),
-            upload_id: Some(input.upload_id),
-            initiator: Some(initiator(&listing.upload)),
-            owner: Some(owner(&listing.upload.owner)),
-            storage_class: Some(standard()),
-            max_parts: Some(max_parts),
-            part_number_marker: Some(marker),
-            next_part_number_marker: next,
-            is_truncated: Some(listing.truncated),
-            parts: Some(parts),
-            ..Default::default()
-        }))
+        TwinS3::list_parts(self, req).await
     }
 
     async fn list_multipart_uploads(
         &self,
         req: S3Request<dto::ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
-        let input = req.input;
-        let max_uploads = page_size(input.max_uploads, "max-uploads")?;
-        let bucket = input.bucket.clone();
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = input.delimiter.clone();
-        let key_marker = input.key_marker.clone();
-        let upload_id_marker = input.upload_id_marker.clone();
-        let listing = self
-            .store_op(move |store| {
-                store.list_uploads(
-                    &bucket,
-                    &prefix,
-                    delimiter.as_deref(),
-                    key_marker.as_deref(),
-                    upload_id_marker.as_deref(),
-                    usize::try_from(max_uploads).unwrap_or(0),
-                )
-            })
-            .await?;
-        let encoding = KeyEncoding::choose(
-            input.encoding_type.as_ref(),
-            listing
-                .uploads
-                .iter()
-                .map(|u| u.key.as_str())
-                .chain(listing.common_prefixes.iter().map(String::as_str))
-                .chain(input.prefix.as_deref())
-                .chain(input.delimiter.as_deref())
-                .chain(input.key_marker.as_deref())
-                .chain(listing.next_key_marker.as_deref()),
-        )?;
-        let uploads = listing
-            .uploads
-            .iter()
-            .map(|u| dto::MultipartUpload {
-                initiated: Some(u.initiated.into()),
-                initiator: Some(initiator(u)),
-                key: Some(encoding.field(&u.key)),
-                owner: Some(owner(&u.owner)),
-                storage_class: Some(standard()),
-                upload_id: Some(u.upload_id.clone()),
-                ..Default::default()
-            })
-            .collect();
-        Ok(S3Response::new(dto::ListMultipartUploadsOutput {
-            bucket: Some(input.bucket),
-            prefix: encoding.opt(input.prefix),
-            delimiter: encoding.opt(input.delimiter),
-            encoding_type: encoding.encoding_type(),
-            key_marker: encoding.opt(input.key_marker),
-            upload_id_marker: input.upload_id_marker,
-            next_key_marker: encoding.opt(listing.next_key_marker),
-            next_upload_id_marker: listing.next_upload_id_marker,
-            max_uploads: Some(max_uploads),
-            is_truncated: Some(listing.truncated),
-            uploads: Some(uploads),
-            common_prefixes: common_prefixes(&listing.common_prefixes, encoding),
-            ..Default::default()
-        }))
+        TwinS3::list_multipart_uploads(self, req).await
     }
 
     async fn delete_objects(
         &self,
         req: S3Request<dto::DeleteObjectsInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
-        let caller = request_caller(req.credentials.as_ref())?;
-        let call = call()?;
-        let input = req.input;
-        let quiet = input.delete.quiet.unwrap_or(false);
-        let objects = input.delete.objects;
-        if objects.is_empty() || objects.len() > MAX_KEYS as usize {
-            return Err(malformed_xml());
-        }
-        let authorizer = self.authorizer.clone();
-        let bucket_name = input.bucket;
-        let (deleted, errors) = self
-            .on_store(move |store| {
-                let bucket = bucket_named(store, &bucket_name)?;
-                // Parsed once for all the keys' decisions.
-                let policy = bucket_policy(&bucket)?;
-                let mut allowed = Vec::new();
-                let mut errors = Vec::new();
-                for object in objects {
-                    if object.version_id.as_deref().is_some_and(|v| v != "null") {
-                        errors.push(dto::Error {
-                            code: Some("NoSuchVersion".to_string()),
-                            key: echoed_key(object.key),
-                            message: Some("The specified version does not exist.".to_string()),
-                            version_id: object.version_id,
-                        });
-                        continue;
-                    }
-                    // Each key is its own s3:DeleteObject decision, as S3 makes them.
-                    let resource = format!("arn:aws:s3:::{bucket_name}/{}", object.key);
-                    let asked = Asked {
-                        action: "s3:DeleteObject",
-                        resource: &resource,
-                        bucket: Some(&bucket),
-                        policy_management: false,
-                        keys: &[],
-                    };
-                    match decide_with_policy(&authorizer, &call, &caller, &asked, policy.as_ref()) {
-                        Ok(()) => allowed.push(object.key),
-                        Err(e) if *e.code() == S3ErrorCode::AccessDenied => {
-                            errors.push(dto::Error {
-                                code: Some("AccessDenied".to_string()),
-                                key: echoed_key(object.key),
-                                message: Some("Access Denied".to_string()),
-                                version_id: None,
-                            });
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                store
-                    .delete_objects(&bucket_name, &allowed)
-                    .map_err(bucket_error)?;
-                Ok((allowed, errors))
-            })
-            .await?;
-        let deleted = deleted
-            .into_iter()
-            .map(|key| dto::DeletedObject {
-                key: echoed_key(key),
-                ..Default::default()
-            })
-            .collect();
-        Ok(S3Response::new(dto::DeleteObjectsOutput {
-            deleted: (!quiet).then_some(deleted),
-            errors: (!errors.is_empty()).then_some(errors),
-            ..Default::default()
-        }))
+        TwinS3::delete_objects(self, req).await
     }
 
     async fn copy_object(
         &self,
         req: S3Request<dto::CopyObjectInput>,
     ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
-        let input = req.input;
-        let (source_bucket, source_key) = copy_source(&input.copy_source)?;
-        if input.copy_source_if_match.is_some()
-            || input.copy_source_if_none_match.is_some()
-            || input.copy_source_if_modified_since.is_some()
-            || input.copy_source_if_unmodified_since.is_some()
-        {
-            return Err(s3_error(
-                S3ErrorCode::NotImplemented,
-                "The rolechain twin does not implement conditional copies (x-amz-copy-source-if-*).",
-            ));
-        }
-        let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
-            None | Some(dto::MetadataDirective::COPY) => false,
-            Some(dto::MetadataDirective::REPLACE) => true,
-            Some(_) => {
-                return Err(s3_error(
-                    S3ErrorCode::InvalidArgument,
-                    "Unknown metadata directive.",
-                ))
-            }
-        };
-        if !replace && source_bucket == input.bucket && source_key == input.key {
-            return Err(s3_error(
-                S3ErrorCode::InvalidRequest,
-                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
-            ));
-        }
-        let meta = self
-            .on_store(move |store| {
-                // The access check found the destination bucket before the body is copied.
-                let (source, received) = copy_body(store, &source_bucket, &source_key, None)?;
-                let (content_type, metadata) = if replace {
-                    (input.content_type, user_metadata(input.metadata))
-                } else {
-                    (source.content_type, source.user_metadata)
-                };
-                let object = new_object(input.key, &received, content_type, metadata);
-                store
-                    .put_object(&input.bucket, &object, &received.path)
-                    .map_err(bucket_error)
-            })
-            .await?;
-        Ok(S3Response::new(dto::CopyObjectOutput {
-            copy_object_result: Some(dto::CopyObjectResult {
-                e_tag: Some(etag(&meta)),
-                last_modified: Some(meta.last_modified.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
+        TwinS3::copy_object(self, req).await
     }
 
     // Bucket configuration reads, answered as for a bucket with nothing configured

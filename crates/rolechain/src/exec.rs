@@ -20,11 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::local;
-use crate::service_accounts::Target;
+use crate::service_accounts::{Accounts, Target};
 use crate::twin_api::TwinApi;
 
 /// Variables a pod's environment keeps from the caller's: what finding and running programs
@@ -134,7 +134,7 @@ impl Drop for PrivateDir {
     }
 }
 
-fn private_dir(data_dir: &Path) -> anyhow::Result<PrivateDir> {
+fn private_dir() -> anyhow::Result<PrivateDir> {
     let base = std::env::temp_dir();
     for attempt in 0..100u32 {
         let dir = base.join(format!("rolechain-exec-{}-{attempt}", std::process::id()));
@@ -146,13 +146,8 @@ fn private_dir(data_dir: &Path) -> anyhow::Result<PrivateDir> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "creating a private directory in {} (for {})",
-                        base.display(),
-                        data_dir.display()
-                    )
-                })
+                return Err(e)
+                    .with_context(|| format!("creating a private directory in {}", base.display()))
             }
         }
     }
@@ -167,7 +162,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
         args.target.account.as_deref(),
     )?;
     let (base, from) = local::twin_endpoint(args.target.twin.as_deref(), &args.target.data_dir);
-    let api = TwinApi::new(base.clone(), from);
+    let accounts = Accounts::of(TwinApi::new(base.clone(), from), &record);
 
     let pod = build_pod(args)?;
     let namespace = pod["metadata"]["namespace"]
@@ -184,20 +179,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or("default")
         .to_string();
 
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    query.append_pair("cluster", &record.cluster_arn());
-    let query = query.finish();
-    let enc = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
-    let one = format!(
-        "/_rolechain/serviceaccounts/{}/{}",
-        enc(&namespace),
-        enc(&sa_name)
-    );
-    let sa = api
-        .call(Method::GET, &format!("{one}?{query}"), None)
-        .await?;
+    let sa = accounts.read(&namespace, &sa_name, "").await?;
     if sa.status != StatusCode::OK {
         // As the API server refuses a pod whose service account does not exist.
         bail!(
@@ -207,9 +189,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
     }
     let service_account: k8s_openapi::api::core::v1::ServiceAccount =
         serde_json::from_value(sa.body).context("the twin's service account")?;
-    let association = api
-        .call(Method::GET, &format!("{one}/association?{query}"), None)
-        .await?;
+    let association = accounts.read(&namespace, &sa_name, "/association").await?;
     let associated = association.status == StatusCode::OK;
     let chain_file = crate::local_agents::associations_file(&args.target.data_dir, &record.cluster);
     let in_chain_file = chained(&chain_file, &namespace, &sa_name);
@@ -241,7 +221,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let container = pick_container(&mutated.pod, args.container.as_deref())?;
     let mut env = container_env(&container)?;
 
-    let dir = private_dir(&args.target.data_dir)?;
+    let dir = private_dir()?;
     let home = dir.0.join("home");
     private_fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
     let stop = Arc::new(AtomicBool::new(false));

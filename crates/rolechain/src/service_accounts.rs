@@ -116,8 +116,9 @@ fn service_account_resource(resource: &str) -> anyhow::Result<Option<&str>> {
     }
 }
 
-/// A cluster's service-account routes on its twin.
-struct Accounts {
+/// A cluster's service-account routes on its twin (also what `exec` reads a pod's service
+/// account and association through).
+pub(crate) struct Accounts {
     api: TwinApi,
     cluster_arn: String,
 }
@@ -130,10 +131,27 @@ impl Accounts {
             target.account.as_deref(),
         )?;
         let (base, from) = local::twin_endpoint(target.twin.as_deref(), &target.data_dir);
-        Ok(Accounts {
-            api: TwinApi::new(base, from),
+        Ok(Accounts::of(TwinApi::new(base, from), &record))
+    }
+
+    /// The routes of `record`'s cluster on the twin `api` asks.
+    pub(crate) fn of(api: TwinApi, record: &local::IssuerRecord) -> Accounts {
+        Accounts {
+            api,
             cluster_arn: record.cluster_arn(),
-        })
+        }
+    }
+
+    /// `GET` of one service account's route (`suffix` "" or "/association"), whatever the
+    /// status: the caller decides what a 404 means.
+    pub(crate) async fn read(
+        &self,
+        namespace: &str,
+        name: &str,
+        suffix: &str,
+    ) -> anyhow::Result<Answer> {
+        let path = self.path(&format!("{}{suffix}", Self::one(namespace, name)), &[]);
+        self.api.call(Method::GET, &path, None).await
     }
 
     fn path(&self, rest: &str, extra: &[(&str, &str)]) -> String {

@@ -27,7 +27,14 @@ pub fn escape(text: &str) -> Cow<'_, str> {
             '<' | '>' | '&' | '"' | '\'' | '\r' | '\u{FFFE}' | '\u{FFFF}'
         ) || (c < '\u{20}' && c != '\t' && c != '\n')
     };
-    if !text.chars().any(needs) {
+    // Bytes first: every character that needs care is an ASCII byte in this set or starts with
+    // 0xEF (U+FFFE and U+FFFF are EF BF BE/BF), so text with none of them (keys, secrets,
+    // session tokens, ARNs: most of a response) is returned without decoding a character.
+    let may_need = |b: u8| {
+        matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'' | 0xEF)
+            || (b < 0x20 && b != b'\t' && b != b'\n')
+    };
+    if !text.bytes().any(may_need) || !text.chars().any(needs) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);

@@ -43,4 +43,4 @@ pub use error::{sanitize, IssuerError, SourceError, VerifyError};
 pub use issuer::{rsa_thumbprint, BoundObject, Issuer, IssuerConfig, TokenRequest};
 pub use jwt::{token_fingerprint, Algorithm};
 pub use source::{BoxFuture, HttpSource, HttpSourceConfig, JwksSource, StaticSource, TlsTrust};
-pub use verifier::{peek_issuer, VerifiedToken, Verifier, VerifierConfig};
+pub use verifier::{peek, peek_issuer, PeekedToken, VerifiedToken, Verifier, VerifierConfig};

@@ -118,12 +118,44 @@ impl std::fmt::Debug for Verifier {
 /// provider (and therefore which expected issuer and audiences) applies before calling
 /// [`Verifier::verify`]. Never trust the result for anything else.
 pub fn peek_issuer(token: &str) -> Result<String, VerifyError> {
+    peek(token).map(|peeked| peeked.issuer)
+}
+
+/// A token decoded **without verifying anything** ([`peek`]): its `iss`, to choose the identity
+/// provider, and the decoded parts [`Verifier::verify_peeked`] goes on to verify, so a caller
+/// that peeks before verifying decodes the token once, not twice.
+pub struct PeekedToken<'a> {
+    token: &'a str,
+    raw: jwt::RawJwt<'a>,
+    issuer: String,
+}
+
+impl PeekedToken<'_> {
+    /// The unverified `iss`: trust it for nothing but choosing what to verify against.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+}
+
+impl std::fmt::Debug for PeekedToken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself: it is a credential.
+        f.debug_struct("PeekedToken")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decodes `token` as [`peek_issuer`] does (the default size limit, every algorithm) and keeps
+/// it for [`Verifier::verify_peeked`].
+pub fn peek(token: &str) -> Result<PeekedToken<'_>, VerifyError> {
     let raw = jwt::parse(
         token,
         VerifierConfig::default().max_token_bytes,
         &Algorithm::ALL,
     )?;
-    string_claim(&raw.claims, "iss")
+    let issuer = string_claim(&raw.claims, "iss")?;
+    Ok(PeekedToken { token, raw, issuer })
 }
 
 fn string_claim(claims: &Map<String, Value>, name: &'static str) -> Result<String, VerifyError> {
@@ -231,7 +263,44 @@ impl Verifier {
         now: SystemTime,
     ) -> Result<VerifiedToken, VerifyError> {
         let raw = jwt::parse(token, self.config.max_token_bytes, &self.config.algorithms)?;
+        self.verify_raw(token, raw, expected_issuer, accept_audience, now)
+            .await
+    }
 
+    /// Verifies a token decoded by [`peek`] at `now`, exactly as [`verify_at`](Self::verify_at)
+    /// verifies it (this verifier's size limit and algorithm allow-list included, and then the issuer,
+    /// the signature and every claim), without decoding it again.
+    pub async fn verify_peeked(
+        &self,
+        peeked: PeekedToken<'_>,
+        expected_issuer: &str,
+        accept_audience: impl Fn(&str) -> bool,
+        now: SystemTime,
+    ) -> Result<VerifiedToken, VerifyError> {
+        let PeekedToken { token, raw, .. } = peeked;
+        // `peek` applied the default limits; these are the ones `jwt::parse` would have failed
+        // with under this verifier's, in its order (the size first, then the algorithm), every
+        // other check of the parse being the same.
+        if token.len() > self.config.max_token_bytes {
+            return Err(VerifyError::Malformed("token exceeds the size limit"));
+        }
+        if !self.config.algorithms.contains(&raw.alg) {
+            return Err(VerifyError::UnsupportedAlgorithm(sanitize(
+                raw.alg.as_str(),
+            )));
+        }
+        self.verify_raw(token, raw, expected_issuer, accept_audience, now)
+            .await
+    }
+
+    async fn verify_raw(
+        &self,
+        token: &str,
+        raw: jwt::RawJwt<'_>,
+        expected_issuer: &str,
+        accept_audience: impl Fn(&str) -> bool,
+        now: SystemTime,
+    ) -> Result<VerifiedToken, VerifyError> {
         // Checked before touching keys: a token from another issuer must not make this verifier
         // fetch (and be rate-limited on) the expected issuer's JWKS.
         let issuer = string_claim(&raw.claims, "iss")?;

@@ -19,9 +19,9 @@ use hyper::body::Bytes;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use oidc::{
-    peek_issuer, rsa_thumbprint, token_fingerprint, Algorithm, BoundObject, BoxFuture, HttpSource,
-    HttpSourceConfig, Issuer, IssuerConfig, IssuerError, JwksSource, SourceError, StaticSource,
-    TokenRequest, Verifier, VerifierConfig, VerifyError,
+    peek, peek_issuer, rsa_thumbprint, token_fingerprint, Algorithm, BoundObject, BoxFuture,
+    HttpSource, HttpSourceConfig, Issuer, IssuerConfig, IssuerError, JwksSource, SourceError,
+    StaticSource, TokenRequest, Verifier, VerifierConfig, VerifyError,
 };
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -883,6 +883,42 @@ async fn tampered_payload_is_rejected() {
         verifier.verify(&spliced, ISS, accept_sts).await,
         Err(VerifyError::BadSignature)
     );
+}
+
+#[tokio::test]
+async fn verify_peeked_answers_as_verify() {
+    let dir = TempDir::new("peeked");
+    let issuer = new_issuer(&dir, ISS);
+    let token = issuer.mint(&pod_request()).unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    sig[10] ^= 1;
+    let flipped = format!("{}.{}.{}", parts[0], parts[1], b64(&sig));
+    let configs = [
+        VerifierConfig::default(),
+        VerifierConfig {
+            algorithms: vec![Algorithm::ES256],
+            ..VerifierConfig::default()
+        },
+        VerifierConfig {
+            max_token_bytes: 100,
+            ..VerifierConfig::default()
+        },
+    ];
+    for config in configs {
+        let verifier = verifier_with(Arc::clone(&issuer) as Arc<dyn JwksSource>, config);
+        for t in [&token, &flipped] {
+            for expected in [ISS, "http://other.test/id/X"] {
+                let peeked = peek(t).unwrap();
+                assert_eq!(peeked.issuer(), ISS);
+                let once = verifier
+                    .verify_peeked(peeked, expected, accept_sts, SystemTime::now())
+                    .await;
+                let twice = verifier.verify(t, expected, accept_sts).await;
+                assert_eq!(once, twice);
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -248,11 +248,8 @@ async fn stream(
 
 /// The Query `Action` of an unsigned request: from the query string, else from a form body.
 fn query_action(query: &str, headers: &http::HeaderMap, body: &[u8]) -> Option<String> {
-    let from = |bytes: &[u8]| {
-        awswire::Params::parse(bytes)
-            .ok()
-            .and_then(|p| p.get("Action").map(str::to_owned))
-    };
+    // `Params::first`, not a parse of the whole body: the service parses it again anyway.
+    let from = |bytes: &[u8]| awswire::Params::first(bytes, "Action").ok().flatten();
     if let Some(action) = from(query.as_bytes()) {
         return Some(action);
     }

@@ -2,12 +2,12 @@
 //!
 //! 1. The members are validated against the model (`WebIdentityToken` 4–20 000 characters,
 //!    never echoed).
-//! 2. The token's `iss` is read **unverified** ([`oidc::peek_issuer`]) only to choose the IAM
+//! 2. The token's `iss` is read **unverified** ([`oidc::peek`]) only to choose the IAM
 //!    OIDC provider: the one in the **role's** account whose URL is the issuer's host and path
 //!    (the scheme is not compared: IAM stores `https://` URLs, the twin's local issuers are
 //!    `http://`). None: `InvalidIdentityToken` "No OpenIDConnect provider found in your account
 //!    for {iss}".
-//! 3. The token is verified with [`oidc::Verifier::verify`] against that issuer's JWKS, its
+//! 3. The token is verified with [`oidc::Verifier::verify_peeked`] against that issuer's JWKS, its
 //!    audience against the provider's client IDs; failures answer
 //!    [`oidc::VerifyError::sts_error_code`] with [`oidc::VerifyError::aws_message`] (`Incorrect
 //!    token audience`, `Token expired: …`, …).
@@ -146,18 +146,22 @@ impl Inner {
         req: ApiRequest,
         query: QueryRequest,
     ) -> Result<HttpResponse, AwsError> {
-        let p = read(&query)?;
+        let mut p = read(&query)?;
         if p.provider_id.is_some() {
             return Err(AwsError::invalid_parameter_value(
                 "ProviderId is only for OAuth 2.0 access tokens; do not pass it with an OpenID Connect ID token.",
             ));
         }
         let role_arn = p.role_arn.clone();
-        // Read once: the token is parsed again only by the verifier.
-        let peeked = oidc::peek_issuer(&p.token);
-        let issuer = peeked.as_ref().ok().cloned();
+        // Decoded once: the verifier checks the peeked token without decoding it again.
+        let token = std::mem::take(&mut p.token);
+        let peeked = oidc::peek(&token);
+        let issuer = peeked.as_ref().ok().map(|t| t.issuer().to_owned());
         let outcome = match peeked {
-            Ok(issuer) => self.verify_and_assume(req, p, issuer).await,
+            Ok(peeked) => {
+                let iss = issuer.as_deref().unwrap_or_default();
+                self.verify_and_assume(req, p, peeked, iss).await
+            }
             Err(e) => Err(token_error(&e)),
         };
         if let Err(e) = &outcome {
@@ -199,7 +203,8 @@ impl Inner {
         self: &Arc<Self>,
         req: ApiRequest,
         p: Params,
-        issuer: String,
+        token: oidc::PeekedToken<'_>,
+        issuer: &str,
     ) -> Result<HttpResponse, AwsError> {
         let Ok(iam::IdentityArn::Role {
             account: role_account,
@@ -211,7 +216,7 @@ impl Inner {
 
         let provider_arn = format!(
             "arn:aws:iam::{role_account}:oidc-provider/{}",
-            host_path(&issuer)
+            host_path(issuer)
         );
         // A read of one small record from the memory-mapped store, done in place: a hop to the
         // blocking pool costs a thread switch or two, more than the read itself; the session
@@ -225,17 +230,22 @@ impl Inner {
         // loopback issuers the twin serves. Variants that name the same provider (a trailing
         // slash, another scheme) are refused here, before the verifier sees them, so hostile
         // tokens cannot make it cache keys or fetch discovery documents for them.
-        let Some(provider) = provider.filter(|p| is_issuer_of(&issuer, p)) else {
+        let Some(provider) = provider.filter(|p| is_issuer_of(issuer, p)) else {
             return Err(AwsError::invalid_identity_token(format!(
                 "No OpenIDConnect provider found in your account for {}",
-                oidc::sanitize(&issuer)
+                oidc::sanitize(issuer)
             )));
         };
 
         let client_ids = provider.client_ids.clone();
         let verified = self
             .verifier
-            .verify(&p.token, &issuer, |aud| client_ids.iter().any(|c| c == aud))
+            .verify_peeked(
+                token,
+                issuer,
+                |aud| client_ids.iter().any(|c| c == aud),
+                std::time::SystemTime::now(),
+            )
             .await
             .map_err(|e| {
                 tracing::debug!(error = %e, issuer = %issuer, "web identity token rejected");

@@ -2,12 +2,16 @@
 //! secret keys and session tokens, from the OS's random source or, for reproducible worlds and
 //! tests, from a seed.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, StateError};
 
 const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/// The same 36 characters in byte order, for the parts of an id that must sort as numbers do.
+const ORDERED_ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -94,6 +98,27 @@ impl IdSource {
         ))
     }
 
+    /// A temporary (`ASIA…`) access key id that sorts by when it was issued: 9 characters of
+    /// the issue time in milliseconds, 3 of a per-process counter, 4 random. 20 characters of
+    /// `A–Z0–9`, like STS's.
+    ///
+    /// Why ordered: sessions are stored by key id, and the twin writes thousands a second.
+    /// Random keys land each new session on its own B-tree leaf, so every commit rewrote (and
+    /// synced) about four pages per session; keys in issue order fill the rightmost leaves
+    /// together. Key ids are not secrets (AWS logs them; the secret and token are what
+    /// authenticate), and a session's key is still checked to be unused before it is stored.
+    pub fn temporary_key_id(&mut self, issued: time::OffsetDateTime) -> Result<String> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let millis = u64::try_from(issued.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut out = String::with_capacity(20);
+        out.push_str(TEMPORARY_KEY_PREFIX);
+        push_ordered(&mut out, millis, 9);
+        push_ordered(&mut out, count, 3);
+        out.push_str(&self.chars(UPPER_ALNUM, 4)?);
+        Ok(out)
+    }
+
     /// A 40-character secret access key.
     pub fn secret(&mut self) -> Result<String> {
         self.chars(SECRET_ALPHABET, 40)
@@ -105,6 +130,16 @@ impl IdSource {
         let mut raw = [0u8; 192];
         self.fill(&mut raw)?;
         Ok(base64::engine::general_purpose::STANDARD.encode(raw))
+    }
+}
+
+/// Appends the low `width` base-36 digits of `value` ([`ORDERED_ALNUM`], most significant
+/// first), so equal-width strings sort as the numbers do; higher digits are dropped.
+fn push_ordered(out: &mut String, value: u64, width: u32) {
+    let base = ORDERED_ALNUM.len() as u64;
+    for place in (0..width).rev() {
+        let digit = (value / base.pow(place)) % base;
+        out.push(char::from(ORDERED_ALNUM[digit as usize]));
     }
 }
 
@@ -136,6 +171,38 @@ mod tests {
         assert_eq!(key.len(), 20);
         assert_eq!(s.secret().unwrap().len(), 40);
         assert!(s.session_token().unwrap().len() >= 200);
+    }
+
+    #[test]
+    fn temporary_key_ids_sort_by_issue_time() {
+        let mut s = IdSource::Os;
+        let t0 = time::OffsetDateTime::from_unix_timestamp(1_764_000_000).unwrap();
+        let mut keys = Vec::new();
+        for ms in [0, 0, 0, 1, 999, 1_000, 3_600_000, 86_400_000] {
+            keys.push(
+                s.temporary_key_id(t0 + time::Duration::milliseconds(ms))
+                    .unwrap(),
+            );
+        }
+        for key in &keys {
+            assert_eq!(key.len(), 20, "{key}");
+            assert!(key.starts_with("ASIA"), "{key}");
+            assert!(key[4..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+        }
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(sorted, keys, "issue order is key order");
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            keys.len(),
+            "the same millisecond still gives distinct keys"
+        );
+        let mut digits = String::new();
+        push_ordered(&mut digits, 35 * 36 + 1, 3);
+        assert_eq!(digits, "0Z1");
     }
 
     #[test]

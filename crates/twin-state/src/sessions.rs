@@ -63,7 +63,7 @@ impl Store {
         };
         let mut ids = IdSource::Os;
         let session = Session {
-            access_key_id: ids.access_key_id(ids::TEMPORARY_KEY_PREFIX)?,
+            access_key_id: ids.temporary_key_id(new.issued)?,
             secret_access_key: ids.secret()?,
             session_token: ids.session_token()?,
             assumed_role_arn: format!(

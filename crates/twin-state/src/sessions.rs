@@ -9,7 +9,7 @@ use crate::accounts::{EntityKind, IdEntry};
 use crate::db::{decode, encode, get1, Store, Tx};
 use crate::error::{Result, StateError};
 use crate::group_commit;
-use crate::ids::{self, IdSource};
+use crate::ids::IdSource;
 use crate::model::{Session, Tag};
 
 /// A session to issue; the store generates its temporary key, secret and token.

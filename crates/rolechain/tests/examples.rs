@@ -1,6 +1,7 @@
-//! The README's walkthroughs, run literally: each `examples/*/run.sh` against a fresh
-//! `rolechain up`, with the exports `up` prints, the real AWS CLI as `aws`, and the built
-//! binary as `rolechain`; and the README quotes each script as it is.
+//! The README's walkthroughs and the seeds' acceptance tests, run literally: each
+//! `examples/*/run.sh` against a fresh `rolechain up`, with the exports `up` prints, the real
+//! AWS CLI as `aws`, the pinned Python (with boto3) as `python3`, and the built binary as
+//! `rolechain`; the README quotes the scripts it walks through as they are.
 
 mod support;
 
@@ -31,10 +32,15 @@ fn run_example(name: &str) -> Option<std::process::Output> {
         format!("#!/bin/sh\nexec \"{python}\" -m awscli \"$@\"\n"),
     )
     .unwrap();
+    // `python3` as the seeds' apps have it: the pinned Python, with boto3.
+    let python3 = bin.join("python3");
+    std::fs::write(&python3, format!("#!/bin/sh\nexec \"{python}\" \"$@\"\n")).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for script in [&aws, &python3] {
+            std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
     }
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
@@ -125,4 +131,88 @@ fn the_agent_chain_as_the_readme_shows_it() {
         text.contains("download: s3://pics/indoor-cat.jpg"),
         "{text}"
     );
+}
+
+#[test]
+fn seed_000_cross_account_irsa_and_the_blue_green_chain() {
+    let Some(out) = run_example("seed-000") else {
+        return;
+    };
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    // The seed's get-object, on credentials of shared_content's role, from the pod's token.
+    assert!(text.contains("\"ContentType\": \"image/jpeg\""), "{text}");
+    // The blue/green way: the developer account's role, then a standard AssumeRole.
+    assert!(
+        text.contains("arn:aws:sts::222222222222:assumed-role/pics-from-developer/blue-green"),
+        "{text}"
+    );
+}
+
+#[test]
+fn seed_001_entrypoint_and_refreshing_credentials() {
+    let Some(out) = run_example("seed-001") else {
+        return;
+    };
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("app as arn:aws:sts::222222222222:assumed-role/pics-reader/entrypoint"),
+        "{text}"
+    );
+    assert!(text.contains("read 517 bytes"), "{text}");
+    // botocore renewed the other account's session on each read: three sessions, no app code.
+    assert!(
+        text.contains(
+            "3 reads on 3 sessions of arn:aws:sts::222222222222:assumed-role/pics-reader/refreshing-app"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn seed_003_both_methods_and_chained_profiles() {
+    let Some(out) = run_example("seed-003") else {
+        return;
+    };
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    // Method 1: account B's role straight from the pod's token, through B's provider.
+    assert!(
+        text.contains("arn:aws:sts::222222222222:assumed-role/account-b-role/"),
+        "{text}"
+    );
+    // Method 2: the ~/.aws/config profiles, account_b_role sourcing account_a_role.
+    assert!(
+        text.contains("arn:aws:sts::222222222222:assumed-role/account-b-chained/"),
+        "{text}"
+    );
+    assert!(
+        text.contains("download: s3://pics/indoor-cat.jpg"),
+        "{text}"
+    );
+    assert!(text.contains("boto3: image/jpeg"), "{text}");
+}
+
+#[test]
+fn seed_004_pod_identity_with_a_target_role() {
+    let Some(out) = run_example("seed-004") else {
+        return;
+    };
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    // The test pod's first attempt lists the bucket of account B.
+    assert!(text.contains("--- AWS CLI attempt #1 ---"), "{text}");
+    assert!(text.contains("data.txt"), "{text}");
+    assert!(!text.contains("attempt #2"), "{text}");
+    assert!(
+        text.contains("arn:aws:sts::222222222222:assumed-role/s3-reader-target-role/"),
+        "{text}"
+    );
+    // The pitfall: no sts:TagSession in the primary role's trust, and the pod is told why.
+    assert!(
+        text.contains("is not authorized to perform: sts:TagSession on resource: arn:aws:iam::111111111111:role/primary-without-tagsession"),
+        "{text}"
+    );
+    assert!(text.contains("refused, as the seed warns"), "{text}");
 }

@@ -8,10 +8,10 @@
 set -euo pipefail
 rolechain() { if [ -n "${ROLECHAIN:-}" ]; then "$ROLECHAIN" "$@"; else cargo run --quiet --release -- "$@"; fi; }
 
-# 1. The cluster's OIDC provider in the developer account (`eksctl utils
-#    associate-iam-oidc-provider --cluster development-cluster --approve`).
+# 1. The cluster's OIDC provider in the developer account: the seed's `eksctl utils
+#    associate-iam-oidc-provider --cluster development-cluster --approve`.
+rolechain cluster associate-oidc-provider --cluster development-cluster
 issuer=$(aws eks describe-cluster --name development-cluster --query "cluster.identity.oidc.issuer" --output text)
-aws iam create-open-id-connect-provider --url "$issuer" --client-id-list sts.amazonaws.com >/dev/null
 
 # 2. The same issuer as an OIDC provider in shared_content, audience sts.amazonaws.com (the
 #    seed uses the console, which fetches the thumbprint; the twin needs none).

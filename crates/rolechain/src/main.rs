@@ -11,6 +11,7 @@ mod local;
 mod local_agents;
 mod netlink;
 mod node_agent;
+mod oidc_provider;
 mod service_accounts;
 mod services;
 mod twin_api;
@@ -59,6 +60,8 @@ enum ClusterCommand {
     Annotate(service_accounts::AnnotateArgs),
     /// List or show ServiceAccounts, as `kubectl get serviceaccounts`.
     Get(service_accounts::GetArgs),
+    /// Register the cluster's issuer as an IAM OIDC provider in an account (eksctl's `utils associate-iam-oidc-provider --approve`), idempotently.
+    AssociateOidcProvider(oidc_provider::AssociateArgs),
 }
 
 /// Exit codes as for an offline explanation: 1 when a denial was printed, 0 when there is
@@ -191,6 +194,12 @@ fn main() -> ExitCode {
         Command::Cluster(ClusterCommand::Annotate(args)) => {
             run_async("rolechain cluster annotate", async move {
                 println!("{}", service_accounts::annotate(&args).await?);
+                Ok(())
+            })
+        }
+        Command::Cluster(ClusterCommand::AssociateOidcProvider(args)) => {
+            run_async("rolechain cluster associate-oidc-provider", async move {
+                print!("{}", oidc_provider::associate(&args).await?);
                 Ok(())
             })
         }

@@ -22,7 +22,14 @@ fn repository() -> &'static Path {
 fn run_example(name: &str) -> Option<std::process::Output> {
     let dir = TempDir::new(&format!("example-{name}"));
     let up = Up::start(&dir.path().join("data"), &[]);
+    // The interpreter's own path: the wrappers below put a `python3` first on PATH, so a bare
+    // `python3` in them would run themselves.
     let python = python()?;
+    let exe = Command::new(&python)
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8(exe.stdout).unwrap().trim().to_owned();
     // `aws` as a user has it: the AWS CLI of the pinned Python.
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -140,6 +147,13 @@ fn seed_000_cross_account_irsa_and_the_blue_green_chain() {
     };
     let text = stdout(&out);
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    // eksctl's step, as rolechain does it.
+    assert!(
+        text.contains(
+            "created IAM Open ID Connect provider arn:aws:iam::111111111111:oidc-provider/"
+        ),
+        "{text}"
+    );
     // The seed's get-object, on credentials of shared_content's role, from the pod's token.
     assert!(text.contains("\"ContentType\": \"image/jpeg\""), "{text}");
     // The blue/green way: the developer account's role, then a standard AssumeRole.

@@ -255,3 +255,94 @@ fn refusals_say_what_is_wrong_and_change_nothing() {
         stderr(&out)
     );
 }
+
+#[test]
+fn associate_oidc_provider_is_idempotent_in_either_account() {
+    let dir = TempDir::new("oidc-assoc");
+    let data = dir.0.join("data");
+    let up = Up::start(&data, &[]);
+    let first = ok(cluster(&data, &["associate-oidc-provider"]));
+    assert!(
+        first.starts_with("created IAM Open ID Connect provider arn:aws:iam::111111111111:oidc-provider/127.0.0.1:"),
+        "{first}"
+    );
+    assert!(first.contains("cluster \"development-cluster\" (audience sts.amazonaws.com)"));
+    let again = ok(cluster(
+        &data,
+        &[
+            "associate-oidc-provider",
+            "--cluster",
+            "development-cluster",
+        ],
+    ));
+    assert!(
+        again.contains("is already associated with cluster"),
+        "{again}"
+    );
+    let wider = ok(cluster(
+        &data,
+        &[
+            "associate-oidc-provider",
+            "--audience",
+            "pods.eks.amazonaws.com",
+        ],
+    ));
+    assert!(
+        wider.contains("now accepts audience pods.eks.amazonaws.com"),
+        "{wider}"
+    );
+    // Seed 000's provider in the other account, for the same issuer.
+    let shared = ok(cluster(
+        &data,
+        &["associate-oidc-provider", "--account", "222222222222"],
+    ));
+    assert!(
+        shared.starts_with("created IAM Open ID Connect provider arn:aws:iam::222222222222:"),
+        "{shared}"
+    );
+    // Refusals name what was wrong.
+    let unknown = cluster(
+        &data,
+        &["associate-oidc-provider", "--account", "333333333333"],
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("333333333333"),
+        "{}",
+        stderr(&unknown)
+    );
+    let no_cluster = cluster(
+        &data,
+        &["associate-oidc-provider", "--cluster", "my-cluster"],
+    );
+    assert!(!no_cluster.status.success());
+    assert!(
+        stderr(&no_cluster).contains("development-cluster"),
+        "{}",
+        stderr(&no_cluster)
+    );
+    // IAM itself shows one provider per account, accepting both audiences in the first.
+    let Some(listed) = up.aws(
+        Some("developer"),
+        &["iam", "list-open-id-connect-providers"],
+    ) else {
+        return;
+    };
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let arns = listed["OpenIDConnectProviderList"].as_array().unwrap();
+    assert_eq!(arns.len(), 1, "{listed}");
+    let arn = arns[0]["Arn"].as_str().unwrap();
+    let got = ok_json(up.aws(
+        Some("developer"),
+        &[
+            "iam",
+            "get-open-id-connect-provider",
+            "--open-id-connect-provider-arn",
+            arn,
+        ],
+    ));
+    assert_eq!(
+        got["ClientIDList"],
+        serde_json::json!(["sts.amazonaws.com", "pods.eks.amazonaws.com"])
+    );
+}

@@ -76,6 +76,6 @@ pub use propagation::IamView;
 pub use service_accounts::{AnnotationChange, Applied, ServiceAccount};
 pub use store::{
     oidc_provider_host_path, paginate_indexed, CreateOidcProvider, CreatePolicy, CreateRole,
-    ListPolicies, NewSession, PolicyScope, Store,
+    ListPolicies, NewSession, OidcAssociation, PolicyScope, Store,
 };
 pub use world::{World, WorldError};

@@ -29,6 +29,17 @@ pub struct CreateOidcProvider {
     pub tags: Vec<Tag>,
 }
 
+/// What [`Store::associate_oidc_provider`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OidcAssociation {
+    /// There was no provider for the issuer in the account: one was created.
+    Created,
+    /// The provider was there without the audience: the audience was added.
+    AudienceAdded,
+    /// The provider was there with the audience: nothing changed.
+    AlreadyAssociated,
+}
+
 pub(crate) fn oidc_not_found(arn: &str) -> StateError {
     StateError::NoSuchEntity(format!("OpenIDConnect provider not found for arn {arn}"))
 }
@@ -128,6 +139,49 @@ impl Store {
     /// `CreateOpenIDConnectProvider`.
     pub fn create_oidc_provider(&self, req: &CreateOidcProvider) -> Result<OidcProvider> {
         self.update(|tx| tx.create_oidc_provider(req))
+    }
+
+    /// What `eksctl utils associate-iam-oidc-provider --approve` does, idempotently: makes sure
+    /// `account` has an IAM OIDC provider for `issuer` that accepts `audience`, creating it
+    /// (with that audience, no thumbprint) or adding the audience, in one transaction.
+    pub fn associate_oidc_provider(
+        &self,
+        account: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<(OidcProvider, OidcAssociation)> {
+        if audience.is_empty() || audience.len() > 255 {
+            return Err(StateError::Validation(format!(
+                "1 validation error detected: Value '{audience}' at 'clientID' failed to satisfy constraint: Member must have length between 1 and 255"
+            )));
+        }
+        self.update(|tx| {
+            let existing: Option<OidcProvider> = oidc_provider_host_path(issuer)
+                .map(|hp| hp.trim_end_matches('/'))
+                .map(|hp| get2(&tx.oidc, "oidc_providers", account, hp))
+                .transpose()?
+                .flatten();
+            let Some(mut provider) = existing else {
+                let created = tx.create_oidc_provider(&CreateOidcProvider {
+                    account: account.to_owned(),
+                    url: issuer.to_owned(),
+                    client_ids: vec![audience.to_owned()],
+                    ..CreateOidcProvider::default()
+                })?;
+                return Ok((created, OidcAssociation::Created));
+            };
+            if provider.client_ids.iter().any(|c| c == audience) {
+                return Ok((provider, OidcAssociation::AlreadyAssociated));
+            }
+            if provider.client_ids.len() >= MAX_CLIENT_IDS {
+                return Err(StateError::LimitExceeded(format!(
+                    "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
+                )));
+            }
+            provider.client_ids.push(audience.to_owned());
+            tx.put_oidc(&provider)?;
+            Ok((provider, OidcAssociation::AudienceAdded))
+        })
     }
 
     /// `GetOpenIDConnectProvider`.

@@ -9,7 +9,7 @@ use std::path::Path;
 pub use crate::db::{paginate_indexed, Store};
 use crate::error::Result;
 use crate::ids::IdSource;
-pub use crate::oidc_providers::{oidc_provider_host_path, CreateOidcProvider};
+pub use crate::oidc_providers::{oidc_provider_host_path, CreateOidcProvider, OidcAssociation};
 pub use crate::policies::{CreatePolicy, ListPolicies, PolicyScope};
 pub use crate::roles::CreateRole;
 pub use crate::sessions::NewSession;

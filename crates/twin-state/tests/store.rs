@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use time::{Duration, OffsetDateTime};
 use twin_state::{
-    CreateOidcProvider, CreatePolicy, CreateRole, ListPolicies, NewSession, Paging, PolicyScope,
-    StateError, Store, Tag,
+    CreateOidcProvider, CreatePolicy, CreateRole, ListPolicies, NewSession, OidcAssociation,
+    Paging, PolicyScope, StateError, Store, Tag,
 };
 
 fn code(e: StateError) -> (&'static str, u16, String) {
@@ -942,6 +942,61 @@ fn oidc_providers() {
         store.get_oidc_provider("not-an-arn").unwrap_err().code(),
         "NoSuchEntity"
     );
+}
+
+#[test]
+fn associate_oidc_provider_is_idempotent_and_adds_the_audience() {
+    let (_dir, store) = seeded();
+    // The twin's local issuers are http:// on loopback; IAM's ARN and URL drop the scheme.
+    let issuer = "http://127.0.0.1:4555/id/ABC";
+    let (p, did) = store
+        .associate_oidc_provider(DEV, issuer, "sts.amazonaws.com")
+        .unwrap();
+    assert_eq!(did, OidcAssociation::Created);
+    assert_eq!(
+        p.arn,
+        "arn:aws:iam::111111111111:oidc-provider/127.0.0.1:4555/id/ABC"
+    );
+    assert_eq!(p.url, "https://127.0.0.1:4555/id/ABC");
+    assert_eq!(p.client_ids, ["sts.amazonaws.com"]);
+    let (again, did) = store
+        .associate_oidc_provider(DEV, issuer, "sts.amazonaws.com")
+        .unwrap();
+    assert_eq!(did, OidcAssociation::AlreadyAssociated);
+    assert_eq!(again, p);
+    let (wider, did) = store
+        .associate_oidc_provider(
+            DEV,
+            "https://127.0.0.1:4555/id/ABC/",
+            "pods.eks.amazonaws.com",
+        )
+        .unwrap();
+    assert_eq!(did, OidcAssociation::AudienceAdded);
+    assert_eq!(
+        wider.client_ids,
+        ["sts.amazonaws.com", "pods.eks.amazonaws.com"]
+    );
+    assert_eq!(store.list_oidc_providers(DEV).unwrap(), vec![wider]);
+    // Another account gets its own provider for the same issuer (seed 000's cross-account one).
+    let (other, did) = store
+        .associate_oidc_provider(SHARED, issuer, "sts.amazonaws.com")
+        .unwrap();
+    assert_eq!(did, OidcAssociation::Created);
+    assert!(other
+        .arn
+        .starts_with("arn:aws:iam::222222222222:oidc-provider/"));
+    // Bad input is refused with IAM's errors, and nothing is written.
+    let e = store.associate_oidc_provider(DEV, issuer, "").unwrap_err();
+    assert_eq!(code(e).0, "ValidationError");
+    let e = store
+        .associate_oidc_provider("333333333333", issuer, "sts.amazonaws.com")
+        .unwrap_err();
+    assert_eq!(code(e).1, 404);
+    let e = store
+        .associate_oidc_provider(DEV, "ftp://x/y", "sts.amazonaws.com")
+        .unwrap_err();
+    assert_eq!(code(e).0, "InvalidInput");
+    assert_eq!(store.list_oidc_providers(DEV).unwrap().len(), 1);
 }
 
 #[test]

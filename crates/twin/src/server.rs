@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::response::Response;
-use axum::routing::{get, MethodRouter};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use http::header::HeaderValue;
 use hyper::body::Incoming;
@@ -318,6 +318,10 @@ fn build_router(shared: Arc<Shared>) -> Router {
         .route(
             "/_rolechain/serviceaccounts/{namespace}/{name}/association",
             get(service_accounts::association),
+        )
+        .route(
+            "/_rolechain/oidc-provider",
+            post(service_accounts::associate_oidc_provider),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),

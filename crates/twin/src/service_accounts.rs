@@ -10,6 +10,12 @@
 //! | `PATCH …/{ns}/{name}?cluster=ARN` | annotate (body: `{"changes": […], "overwrite": bool}`) |
 //! | `DELETE …/{ns}/{name}?cluster=ARN` | delete |
 //! | `GET …/{ns}/{name}/association?cluster=ARN` | its EKS Pod Identity association, or 404 |
+//! | `POST /_rolechain/oidc-provider?cluster=ARN` | associate the cluster's issuer with IAM (body: `{"account"?, "audience"?}`) |
+//!
+//! The last is `rolechain cluster associate-oidc-provider`, eksctl's `utils
+//! associate-iam-oidc-provider --approve`: the IAM OIDC provider for the cluster's issuer, in
+//! the cluster's account or another, accepting the audience (default `sts.amazonaws.com`),
+//! created or completed, idempotently.
 //!
 //! Objects are shaped as the API server's (`apiVersion: v1`, `kind`, `metadata`), so what
 //! reads them can use Kubernetes' own types. Errors are `{"error", "code"}` with the state
@@ -253,6 +259,64 @@ pub(crate) async fn delete(
         with_cluster(&shared, q, move |store, cluster, _| {
             store.delete_service_account(cluster, &namespace, &name)?;
             Ok(json!({"deleted": format!("{namespace}/{name}")}))
+        })
+        .await,
+    )
+}
+
+/// The body of `POST /_rolechain/oidc-provider`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcAssociationRequest {
+    /// The account to register the provider in; the cluster's by default.
+    #[serde(default)]
+    account: Option<String>,
+    /// The audience the provider must accept; `sts.amazonaws.com` by default (IRSA's).
+    #[serde(default)]
+    audience: Option<String>,
+}
+
+/// `POST /_rolechain/oidc-provider`: see the module's table.
+pub(crate) async fn associate_oidc_provider(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let bytes = match read_json_body(&headers, body, 4096, ROUTE).await {
+        Ok(bytes) => bytes,
+        Err(resp) => return resp,
+    };
+    // An object only: serde would also read a struct from an array.
+    let request = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(value) if value.is_object() => serde_json::from_value::<OidcAssociationRequest>(value),
+        Ok(_) => {
+            return Refusal::bad_body("the body is not valid: expected a JSON object").response()
+        }
+        Err(e) => Err(e),
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => return Refusal::bad_body(format!("the body is not valid: {e}")).response(),
+    };
+    answer(
+        with_cluster(&shared, q, move |store, cluster, _| {
+            let account = request.account.unwrap_or_else(|| cluster.account.clone());
+            let audience = request.audience.as_deref().unwrap_or("sts.amazonaws.com");
+            let (provider, outcome) =
+                store.associate_oidc_provider(&account, &cluster.issuer_url, audience)?;
+            let outcome = match outcome {
+                twin_state::OidcAssociation::Created => "created",
+                twin_state::OidcAssociation::AudienceAdded => "audience-added",
+                twin_state::OidcAssociation::AlreadyAssociated => "already-associated",
+            };
+            Ok(json!({
+                "outcome": outcome,
+                "arn": provider.arn,
+                "url": provider.url,
+                "clientIds": provider.client_ids,
+                "issuer": cluster.issuer_url,
+            }))
         })
         .await,
     )

@@ -299,3 +299,79 @@ async fn hostile_requests_are_refused_and_store_nothing() {
     let list = call(&twin, "GET", &path(""), None).await;
     assert_eq!(list.body["items"], json!([]), "a refusal stored something");
 }
+
+#[tokio::test]
+async fn oidc_provider_association_refuses_hostile_requests() {
+    let twin = start().await;
+    let own = twin.addr.to_string();
+    let cluster: String = form_urlencoded::byte_serialize(CLUSTER_ARN.as_bytes()).collect();
+    let uri = format!("/_rolechain/oidc-provider?cluster={cluster}");
+    let rebound = send_as(
+        &twin,
+        "evil.example:80",
+        "POST",
+        &uri,
+        Some("application/json"),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(rebound.status, 421);
+    let form = send_as(
+        &twin,
+        &own,
+        "POST",
+        &uri,
+        Some("text/plain"),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(form.status, 415, "{}", form.body);
+    let big = send_as(
+        &twin,
+        &own,
+        "POST",
+        &uri,
+        Some("application/json"),
+        vec![b' '; 64 * 1024],
+    )
+    .await;
+    assert_eq!(big.status, 413);
+    for (body, says) in [
+        (json!({"acount": "222222222222"}), "unknown field `acount`"),
+        (json!({"audience": 7}), "invalid type"),
+        (json!([]), "not valid"),
+    ] {
+        let sent = call(&twin, "POST", &uri, Some(body.clone())).await;
+        assert_eq!(sent.status, 400, "{body}: {}", sent.body);
+        assert!(
+            sent.body["error"].as_str().unwrap().contains(says),
+            "{}",
+            sent.body
+        );
+    }
+    let no_cluster = call(&twin, "POST", "/_rolechain/oidc-provider", Some(json!({}))).await;
+    assert_eq!(no_cluster.status, 400);
+    assert!(no_cluster.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("cluster"));
+    let unknown = call(
+        &twin,
+        "POST",
+        &uri,
+        Some(json!({"account": "999999999999"})),
+    )
+    .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    let empty = call(&twin, "POST", &uri, Some(json!({"audience": ""}))).await;
+    assert_eq!(empty.status, 400, "{}", empty.body);
+    // Nothing of that was stored; a good request creates, then finds, one provider.
+    let other = json!({"account": "333333333333"});
+    let made = call(&twin, "POST", &uri, Some(other.clone())).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    assert_eq!(made.body["outcome"], "created");
+    assert_eq!(made.body["clientIds"], json!(["sts.amazonaws.com"]));
+    let again = call(&twin, "POST", &uri, Some(other)).await;
+    assert_eq!(again.body["outcome"], "already-associated");
+    assert_eq!(again.body["arn"], made.body["arn"]);
+}

@@ -135,6 +135,16 @@ impl PeekedToken<'_> {
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
+
+    /// The unverified claims, for diagnosing a refusal (never for deciding anything).
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.raw.claims
+    }
+
+    /// The unverified header's `kid`, if any.
+    pub fn key_id(&self) -> Option<&str> {
+        self.raw.kid.as_deref()
+    }
 }
 
 impl std::fmt::Debug for PeekedToken<'_> {

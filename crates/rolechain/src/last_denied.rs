@@ -79,10 +79,30 @@ fn render(entry: &DecisionEntry) -> String {
                     },
                 )
         }
-        Outcome::Refused(refusal) => format!(
-            "{header}REFUSED: {} on {}\n  caller: {}\n\nWhy: {}: {}\nNo policy was evaluated: the request failed this step before any could decide.\n",
-            entry.action, entry.resource, entry.caller, refusal.code, refusal.message
-        ),
+        Outcome::Refused(refusal) => {
+            let mut text = format!(
+                "{header}REFUSED: {} on {}\n  caller: {}\n\nWhy: {}: {}\nNo policy was evaluated: the request failed this step before any could decide.\n",
+                entry.action, entry.resource, entry.caller, refusal.code, refusal.message
+            );
+            if !refusal.details.is_empty() {
+                let width = refusal
+                    .details
+                    .iter()
+                    .map(|d| d.name.len())
+                    .max()
+                    .unwrap_or(0);
+                text.push_str("\nWhat the twin saw:\n");
+                for d in &refusal.details {
+                    text.push_str(&format!(
+                        "  {:width$}  {}\n",
+                        format!("{}:", d.name),
+                        d.value,
+                        width = width + 1
+                    ));
+                }
+            }
+            text
+        }
     }
 }
 

@@ -39,6 +39,29 @@ pub struct Refusal {
     pub code: String,
     /// The message the caller got.
     pub message: String,
+    /// What a user needs to see to fix it, in order (the token's claims against the twin's
+    /// clock, the providers the account has, …). Never a secret: no token, no key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<Detail>,
+}
+
+/// One fact about a refusal: `name: value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Detail {
+    /// What it is, e.g. `token aud`.
+    pub name: String,
+    /// Its value, as shown to a person.
+    pub value: String,
+}
+
+impl Detail {
+    /// A detail.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Detail {
+        Detail {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
 }
 
 /// What a handler records about a refusal.

@@ -116,7 +116,8 @@ pub use auth::{ApiError, AuthFailure, AuthenticatedCaller, Authenticator, Caller
 pub use authz::{Authorizer, AuthzDenied, AuthzError, CallerPolicies};
 pub use config::{TwinConfig, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES};
 pub use decisions::{
-    DecisionEntry, DecisionLog, DecisionRecord, Outcome, Refusal, RefusalRecord, VerdictFilter,
+    DecisionEntry, DecisionLog, DecisionRecord, Detail, Outcome, Refusal, RefusalRecord,
+    VerdictFilter,
 };
 pub use eks::{EksAuthConfig, EksAuthService, EksService};
 pub use faults::FaultPoint;

@@ -417,6 +417,7 @@ async fn refusals_are_logged_served_and_read_back_beside_decisions() {
         refusal: twin::Refusal {
             code: "InvalidIdentityToken".into(),
             message: "Incorrect token audience".into(),
+            details: vec![twin::Detail::new("token aud", "sts.amazonaws.com")],
         },
     });
     assert_eq!(id, 2);

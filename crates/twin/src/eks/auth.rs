@@ -436,6 +436,7 @@ impl Inner {
             refusal: crate::Refusal {
                 code: e.code.to_string(),
                 message: e.message.to_string(),
+                details: Vec::new(),
             },
         });
     }

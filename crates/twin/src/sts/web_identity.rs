@@ -24,6 +24,7 @@ use std::sync::Arc;
 use awswire::{rules, AwsError, HttpResponse, QueryRequest, STS};
 use iam::{Principal, RequestContext};
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 use twin_state::{OidcProvider, StateError, Tag};
 
 use super::common::{
@@ -165,15 +166,136 @@ impl Inner {
             Err(e) => Err(token_error(&e)),
         };
         if let Err(e) = &outcome {
-            self.log_refusal(issuer.as_deref(), &role_arn, e);
+            self.log_refusal(issuer.as_deref(), &role_arn, e, &token);
         }
         outcome
+    }
+
+    /// What a user needs to fix a refused token, for the decision log: its claims (read
+    /// unverified, as shown, never trusted) against the twin's clock, the provider STS looked
+    /// for, the providers the role's account has and whether STS sees them yet, and the
+    /// provider's audiences. Computed only on a refusal; never the token itself (its SHA-256
+    /// prefix names it).
+    fn refusal_details(&self, token: &str, role_arn: &str) -> Vec<crate::Detail> {
+        use crate::Detail;
+        let mut details = Vec::new();
+        let now = OffsetDateTime::now_utc();
+        let at = |secs: i64| {
+            let Ok(t) = OffsetDateTime::from_unix_timestamp(secs) else {
+                return format!("{secs} (not a time)");
+            };
+            let shown = t
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| secs.to_string());
+            let delta = (t - now).whole_seconds();
+            match delta {
+                d if d < 0 => format!("{shown} ({}s ago)", -d),
+                d => format!("{shown} (in {d}s)"),
+            }
+        };
+        details.push(Detail::new("token sha256", oidc::token_fingerprint(token)));
+        let mut audiences: Vec<String> = Vec::new();
+        let issuer = match oidc::peek(token) {
+            Ok(peeked) => {
+                let claims = peeked.claims();
+                audiences = match claims.get("aud") {
+                    Some(serde_json::Value::String(a)) => vec![a.clone()],
+                    Some(serde_json::Value::Array(items)) => items
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let text = |name: &str| match claims.get(name) {
+                    Some(serde_json::Value::String(s)) => Some(oidc::sanitize(s)),
+                    Some(serde_json::Value::Array(items)) => Some(
+                        items
+                            .iter()
+                            .map(|v| v.as_str().map_or_else(|| v.to_string(), oidc::sanitize))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    Some(other) => Some(oidc::sanitize(&other.to_string())),
+                    None => None,
+                };
+                for name in ["iss", "aud", "sub"] {
+                    details.push(Detail::new(
+                        format!("token {name}"),
+                        text(name).unwrap_or_else(|| "(none)".to_owned()),
+                    ));
+                }
+                for name in ["exp", "nbf", "iat"] {
+                    if let Some(secs) = claims.get(name).and_then(serde_json::Value::as_i64) {
+                        details.push(Detail::new(format!("token {name}"), at(secs)));
+                    }
+                }
+                details.push(Detail::new(
+                    "token kid",
+                    peeked
+                        .key_id()
+                        .map_or_else(|| "(none)".to_owned(), oidc::sanitize),
+                ));
+                Some(peeked.issuer().to_owned())
+            }
+            Err(e) => {
+                details.push(Detail::new("token", format!("not readable: {e}")));
+                None
+            }
+        };
+        details.push(Detail::new(
+            "twin's now",
+            now.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        ));
+        let Ok(iam::IdentityArn::Role { account, .. }) = role_arn.parse::<iam::IdentityArn>()
+        else {
+            return details;
+        };
+        if let Some(issuer) = &issuer {
+            let wanted = format!("arn:aws:iam::{account}:oidc-provider/{}", host_path(issuer));
+            details.push(Detail::new("provider looked for", oidc::sanitize(&wanted)));
+            if let Ok(provider) = self.store.get_oidc_provider(&wanted) {
+                if !audiences.iter().any(|a| provider.client_ids.contains(a)) {
+                    details.push(Detail::new(
+                        "fix",
+                        format!(
+                            "the provider accepts none of the token's audiences: add one (aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {} --client-id AUDIENCE), or mint the token for one of [{}]",
+                            oidc::sanitize(&wanted),
+                            provider.client_ids.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Ok(providers) = self.store.list_oidc_providers(&account) {
+            let view = self.store.propagated();
+            let listed: Vec<String> = providers
+                .iter()
+                .map(|p| {
+                    let seen = view.get_oidc_provider(&p.arn).is_ok();
+                    let mut line = format!("{} (audiences: {})", p.url, p.client_ids.join(", "));
+                    if !seen {
+                        line.push_str(" [not yet visible to STS: IAM propagation]");
+                    }
+                    line
+                })
+                .collect();
+            details.push(Detail::new(
+                format!("providers in {account}"),
+                if listed.is_empty() {
+                    "none: create one for the token's issuer (rolechain cluster associate-oidc-provider)".to_owned()
+                } else {
+                    listed.join("; ")
+                },
+            ));
+        }
+        details
     }
 
     /// Puts a web identity refused before the trust policy could decide (no provider, a token
     /// that does not verify) in the decision log; trust decisions are logged with their traces
     /// where they are made.
-    fn log_refusal(&self, issuer: Option<&str>, role_arn: &str, e: &AwsError) {
+    fn log_refusal(&self, issuer: Option<&str>, role_arn: &str, e: &AwsError, token: &str) {
         if !matches!(
             &*e.code,
             "InvalidIdentityToken"
@@ -195,6 +317,7 @@ impl Inner {
             refusal: crate::Refusal {
                 code: e.code.to_string(),
                 message: e.message.to_string(),
+                details: self.refusal_details(token, role_arn),
             },
         });
     }

@@ -104,6 +104,7 @@ mod ids;
 mod issuers;
 mod metrics;
 mod readiness;
+mod refusal_details;
 pub mod s3;
 mod server;
 mod service;

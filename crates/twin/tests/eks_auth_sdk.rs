@@ -407,6 +407,36 @@ async fn bad_tokens_and_missing_associations_are_refused_in_eks_auth_words() {
         ]
     );
     assert!(refusals[0].2.contains("pod"), "{refusals:?}");
+    // The missing association's entry says what was looked for and what the namespace has.
+    let missing = twin.decisions.recent(100, twin::VerdictFilter::Refused)[1].clone();
+    let details: Vec<(String, String)> = missing
+        .refusal()
+        .unwrap()
+        .details
+        .iter()
+        .map(|d| (d.name.clone(), d.value.clone()))
+        .collect();
+    let value = |name: &str| {
+        details
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} in {details:?}"))
+    };
+    assert_eq!(value("token sub"), "system:serviceaccount:default:nobody");
+    assert_eq!(value("token aud"), POD_AUDIENCE);
+    assert!(
+        value("association looked for").starts_with("service account default/nobody in cluster ")
+    );
+    assert_eq!(
+        value("associations in namespace default"),
+        format!("app → {}", arn(DEV, PRIMARY))
+    );
+    // No JWT (every one starts with a base64url `{"`) in what is shown.
+    assert!(
+        details.iter().all(|(_, v)| !v.contains("eyJ")),
+        "{details:?}"
+    );
     assert_eq!(
         twin.decisions
             .last_denied()

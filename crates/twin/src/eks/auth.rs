@@ -415,14 +415,14 @@ impl Inner {
         }
         .await;
         if let Err(e) = &outcome {
-            self.log_refusal(&caller_arn, &cluster_arn, e);
+            self.log_refusal(&caller_arn, &cluster_arn, e, &token);
         }
         outcome
     }
 
     /// Puts a failed step that no policy decided (the token, the association) in the decision
     /// log. Trust-policy denials are already there, recorded by STS with their traces.
-    fn log_refusal(&self, caller_arn: &str, cluster_arn: &str, e: &AwsError) {
+    fn log_refusal(&self, caller_arn: &str, cluster_arn: &str, e: &AwsError, token: &str) {
         if e.code.starts_with("AccessDenied")
             || (e.status >= 500 && e.code != "ServiceUnavailableException")
         {
@@ -436,9 +436,68 @@ impl Inner {
             refusal: crate::Refusal {
                 code: e.code.to_string(),
                 message: e.message.to_string(),
-                details: Vec::new(),
+                details: self.refusal_details(cluster_arn, token),
             },
         });
+    }
+
+    /// What a user needs to fix the refusal: the token's facts, the service account it names,
+    /// and the associations its namespace has in the cluster (EKS Auth looks for exactly one
+    /// by namespace and name). Refusal path only.
+    fn refusal_details(&self, cluster_arn: &str, token: &str) -> Vec<crate::Detail> {
+        use crate::Detail;
+        let facts = crate::refusal_details::token_facts(token);
+        let mut details = facts.details;
+        let pod = facts
+            .subject
+            .as_deref()
+            .and_then(|s| s.strip_prefix("system:serviceaccount:"))
+            .and_then(|s| s.split_once(':'));
+        let Some((namespace, service_account)) = pod else {
+            return details;
+        };
+        let cluster = self
+            .store
+            .all_clusters()
+            .ok()
+            .and_then(|all| all.into_iter().find(|c| c.arn == cluster_arn));
+        let Some(cluster) = cluster else {
+            return details;
+        };
+        details.push(Detail::new(
+            "association looked for",
+            format!(
+                "service account {}/{} in cluster {}",
+                oidc::sanitize(namespace),
+                oidc::sanitize(service_account),
+                cluster.name
+            ),
+        ));
+        if let Ok(page) =
+            self.store
+                .list_pod_identity_associations(&cluster, Some(namespace), None, 100, None)
+        {
+            let listed: Vec<String> = page
+                .associations
+                .iter()
+                .map(|a| {
+                    let mut line = format!("{} → {}", a.service_account, a.role_arn);
+                    if let Some(target) = &a.target_role_arn {
+                        line.push_str(&format!(" → {target}"));
+                    }
+                    line
+                })
+                .collect();
+            details.push(Detail::new(
+                format!("associations in namespace {}", oidc::sanitize(namespace)),
+                if listed.is_empty() {
+                    format!("none: create one (aws eks create-pod-identity-association --cluster-name {} --namespace {} --service-account {} --role-arn …)", cluster.name, oidc::sanitize(namespace), oidc::sanitize(service_account))
+                } else {
+                    listed.join("; ")
+                },
+            ));
+        }
+        details
     }
 
     /// The cluster, once the caller may call EKS Auth for it (`AccessDenied`, which

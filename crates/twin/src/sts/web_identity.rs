@@ -24,7 +24,6 @@ use std::sync::Arc;
 use awswire::{rules, AwsError, HttpResponse, QueryRequest, STS};
 use iam::{Principal, RequestContext};
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
 use twin_state::{OidcProvider, StateError, Tag};
 
 use super::common::{
@@ -178,75 +177,12 @@ impl Inner {
     /// prefix names it).
     fn refusal_details(&self, token: &str, role_arn: &str) -> Vec<crate::Detail> {
         use crate::Detail;
-        let mut details = Vec::new();
-        let now = OffsetDateTime::now_utc();
-        let at = |secs: i64| {
-            let Ok(t) = OffsetDateTime::from_unix_timestamp(secs) else {
-                return format!("{secs} (not a time)");
-            };
-            let shown = t
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_else(|_| secs.to_string());
-            let delta = (t - now).whole_seconds();
-            match delta {
-                d if d < 0 => format!("{shown} ({}s ago)", -d),
-                d => format!("{shown} (in {d}s)"),
-            }
-        };
-        details.push(Detail::new("token sha256", oidc::token_fingerprint(token)));
-        let mut audiences: Vec<String> = Vec::new();
-        let issuer = match oidc::peek(token) {
-            Ok(peeked) => {
-                let claims = peeked.claims();
-                audiences = match claims.get("aud") {
-                    Some(serde_json::Value::String(a)) => vec![a.clone()],
-                    Some(serde_json::Value::Array(items)) => items
-                        .iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                let text = |name: &str| match claims.get(name) {
-                    Some(serde_json::Value::String(s)) => Some(oidc::sanitize(s)),
-                    Some(serde_json::Value::Array(items)) => Some(
-                        items
-                            .iter()
-                            .map(|v| v.as_str().map_or_else(|| v.to_string(), oidc::sanitize))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ),
-                    Some(other) => Some(oidc::sanitize(&other.to_string())),
-                    None => None,
-                };
-                for name in ["iss", "aud", "sub"] {
-                    details.push(Detail::new(
-                        format!("token {name}"),
-                        text(name).unwrap_or_else(|| "(none)".to_owned()),
-                    ));
-                }
-                for name in ["exp", "nbf", "iat"] {
-                    if let Some(secs) = claims.get(name).and_then(serde_json::Value::as_i64) {
-                        details.push(Detail::new(format!("token {name}"), at(secs)));
-                    }
-                }
-                details.push(Detail::new(
-                    "token kid",
-                    peeked
-                        .key_id()
-                        .map_or_else(|| "(none)".to_owned(), oidc::sanitize),
-                ));
-                Some(peeked.issuer().to_owned())
-            }
-            Err(e) => {
-                details.push(Detail::new("token", format!("not readable: {e}")));
-                None
-            }
-        };
-        details.push(Detail::new(
-            "twin's now",
-            now.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-        ));
+        let crate::refusal_details::TokenFacts {
+            mut details,
+            issuer,
+            audiences,
+            ..
+        } = crate::refusal_details::token_facts(token);
         let Ok(iam::IdentityArn::Role { account, .. }) = role_arn.parse::<iam::IdentityArn>()
         else {
             return details;

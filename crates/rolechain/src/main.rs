@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod clock;
 mod cluster;
 mod exec;
 mod last_denied;
@@ -36,6 +37,8 @@ enum Command {
     /// Serve the offline AWS twin (IAM, STS, EKS, EKS Auth, S3, OIDC issuers, the local clusters' service accounts) and a node agent per local cluster, seeded with the default world from the seeds.
     Up(up::UpArgs),
     /// Explain why a request is allowed or denied. Exit code: 0 allow, 1 deny, 2 invalid input.
+    /// Show the running twin's clock, or move it forward (`clock advance 55m`) to watch credentials expire and refresh.
+    Clock(clock::ClockArgs),
     Explain(Box<explain::ExplainArgs>),
     /// Local clusters: tokens, keys, ServiceAccounts.
     #[command(subcommand)]
@@ -197,6 +200,10 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
+        Command::Clock(args) => run_async("rolechain clock", async move {
+            print!("{}", clock::run(&args).await?);
+            Ok(())
+        }),
         Command::Cluster(ClusterCommand::AssociateOidcProvider(args)) => {
             run_async("rolechain cluster associate-oidc-provider", async move {
                 print!("{}", oidc_provider::associate(&args).await?);

@@ -55,27 +55,9 @@ fn parse_public_url(text: &str) -> Result<String, String> {
     Ok(text.trim_end_matches('/').to_string())
 }
 
-/// A duration as `--iam-propagation-delay` takes it: a number with `ms`, `s`, `m` or `h`, or
-/// a number of seconds.
-pub(crate) fn parse_delay(text: &str) -> Result<Duration, String> {
-    let invalid = || {
-        format!("invalid duration '{text}': expected a number of seconds or a number with ms, s, m or h (10s, 1500ms, 2m)")
-    };
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| invalid())?;
-    let seconds = match unit.trim() {
-        "ms" => number / 1000.0,
-        "" | "s" => number,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return Err(invalid()),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| invalid())
-}
+/// A duration as the command line takes it (`10s`, `1500ms`, `2m`, `1h`, or seconds): the
+/// clock's parser, so `rolechain clock advance` and the twin's route read the same.
+pub(crate) use twin_state::clock::parse_duration as parse_delay;
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     local::prepare_data_dir(&args.data_dir)?;
@@ -108,6 +90,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     eks_auth.max_requests_per_second = args.eks_auth_rate_limit;
     crate::services::register(&mut server, &store, eks_auth)?;
     server.serve_service_accounts(Arc::clone(&store));
+    server.serve_clock(Arc::clone(&store));
     // The agents start before the twin serves; they load the issuers' keys once it does.
     let (stop_agents, agents_stop) = tokio::sync::watch::channel(false);
     let agents = if args.no_agent {
@@ -329,25 +312,5 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delays_in_the_units_people_write() {
-        assert_eq!(parse_delay("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_delay("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_delay("1500ms"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_delay("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_delay("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_delay("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_delay("0"), Ok(Duration::ZERO));
-        for bad in ["", "s", "ten", "10x", "-1s", "1e400"] {
-            let err = parse_delay(bad).unwrap_err();
-            assert!(err.contains(&format!("invalid duration '{bad}'")), "{err}");
-        }
     }
 }

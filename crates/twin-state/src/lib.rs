@@ -37,6 +37,7 @@
 
 mod accounts;
 pub mod buckets;
+pub mod clock;
 mod clusters;
 mod db;
 pub mod error;
@@ -61,6 +62,7 @@ pub use buckets::{
     Bucket, BucketError, NewObject, NewUpload, ObjectBodies, ObjectListing, ObjectMeta,
     PartListing, PartMeta, Upload, UploadListing,
 };
+pub use clock::{Clock, ClockError};
 pub use error::{Result, StateError};
 pub use instance_profiles::{CreateInstanceProfile, InstanceProfile, InstanceProfileView};
 pub use model::{

@@ -62,7 +62,7 @@ impl Store {
         }
         IamView {
             store: self,
-            as_of: Some(Instant::now().checked_sub(delay)),
+            as_of: Some(self.clock().instant().checked_sub(delay)),
         }
     }
 

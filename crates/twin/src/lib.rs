@@ -92,6 +92,7 @@ mod admin;
 mod admin_hosts;
 mod auth;
 pub mod authz;
+mod clock;
 mod config;
 mod decisions;
 pub mod eks;

@@ -22,9 +22,8 @@ pub(crate) struct TokenFacts {
     pub subject: Option<String>,
 }
 
-/// The facts of `token`, as of now.
-pub(crate) fn token_facts(token: &str) -> TokenFacts {
-    let now = OffsetDateTime::now_utc();
+/// The facts of `token`, as of the twin's `now`.
+pub(crate) fn token_facts(token: &str, now: OffsetDateTime) -> TokenFacts {
     let at = |secs: i64| {
         let Ok(t) = OffsetDateTime::from_unix_timestamp(secs) else {
             return format!("{secs} (not a time)");

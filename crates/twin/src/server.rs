@@ -17,7 +17,6 @@ use http::header::HeaderValue;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tower_service::Service as _;
 use tracing::field::Empty;
@@ -25,6 +24,7 @@ use tracing::Instrument as _;
 
 use crate::admin;
 use crate::admin_hosts::AdminHosts;
+use crate::clock;
 use crate::config::TwinConfig;
 use crate::decisions::DecisionLog;
 use crate::faults::Faults;
@@ -68,6 +68,7 @@ pub struct TwinServer {
     metrics: Metrics,
     readiness: Readiness,
     local_clusters: Option<Arc<twin_state::Store>>,
+    clock: Option<Arc<twin_state::Store>>,
 }
 
 impl std::fmt::Debug for TwinServer {
@@ -120,6 +121,7 @@ impl TwinServer {
             metrics,
             readiness: Readiness::new(),
             local_clusters: None,
+            clock: None,
         })
     }
 
@@ -178,6 +180,14 @@ impl TwinServer {
         self
     }
 
+    /// Takes `store`'s clock as the twin's now (each request's `received_at`: sessions issued,
+    /// `aws:CurrentTime`) and serves it under `/_rolechain/clock`, so time can be made to pass
+    /// ([`twin_state::Clock`]). Without it the twin runs on real time.
+    pub fn serve_clock(&mut self, store: Arc<twin_state::Store>) -> &mut Self {
+        self.clock = Some(store);
+        self
+    }
+
     /// The OIDC issuers served under `/id/{ID}` (shared: add issuers while serving too).
     pub fn issuers(&self) -> &IssuerRegistry {
         &self.issuers
@@ -223,6 +233,7 @@ impl TwinServer {
             metrics,
             readiness,
             local_clusters,
+            clock,
         } = self;
         let header_read_timeout = config.header_read_timeout;
         let grace = config.shutdown_grace;
@@ -238,6 +249,7 @@ impl TwinServer {
             readiness: readiness.clone(),
             faults: Faults::default(),
             local_clusters,
+            clock,
         });
         let router = build_router(Arc::clone(&shared));
         let graceful = GracefulShutdown::new();
@@ -323,6 +335,7 @@ fn build_router(shared: Arc<Shared>) -> Router {
             "/_rolechain/oidc-provider",
             post(service_accounts::associate_oidc_provider),
         )
+        .route("/_rolechain/clock", get(clock::show).post(clock::advance))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             admin::require_own_host,
@@ -389,7 +402,7 @@ async fn dispatch(
     req.extensions_mut().insert(RequestMeta {
         request_id: request_id.clone(),
         peer,
-        received_at: OffsetDateTime::now_utc(),
+        received_at: shared.now(),
     });
 
     let streamed = front_door::Streamed::default();

@@ -58,9 +58,18 @@ pub(crate) struct Shared {
     pub(crate) faults: Faults,
     /// The store whose local clusters' service accounts `/_rolechain/serviceaccounts` serves.
     pub(crate) local_clusters: Option<Arc<twin_state::Store>>,
+    /// The store whose clock is the twin's now (`/_rolechain/clock`); real time without one.
+    pub(crate) clock: Option<Arc<twin_state::Store>>,
 }
 
 impl Shared {
+    /// The twin's now: its clock's, or real time.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock
+            .as_ref()
+            .map_or_else(OffsetDateTime::now_utc, |store| store.clock().now())
+    }
+
     /// Where `service`'s requests meet the fault rules.
     pub(crate) fn fault_point(&self, service: &'static str) -> FaultPoint {
         FaultPoint::new(self.faults.clone(), self.metrics.clone(), service)

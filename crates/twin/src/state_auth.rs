@@ -94,7 +94,8 @@ impl StoreAuthenticator {
         if !bool::from(presented.ct_eq(session.session_token.as_bytes())) {
             return Err(AuthFailure::TokenMismatch);
         }
-        if session.is_expired(time::OffsetDateTime::now_utc()) {
+        // The twin clock's now: sessions expire on its time (`/_rolechain/clock`).
+        if session.is_expired(self.store.clock().now()) {
             return Err(AuthFailure::Expired);
         }
         // The session belongs to the role incarnation it was issued for.

@@ -79,15 +79,14 @@ impl History {
         self.changes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records the changes of a write transaction, made now. Called before the commit, under
+    /// Records the changes of a write transaction, made at `at` (the twin clock's instant). Called before the commit, under
     /// redb's write lock, so changes of one record are recorded in commit order; a transaction
     /// that then fails to commit leaves entries whose "previous" is still current, which no
     /// view can tell from no change.
-    pub(crate) fn record(&self, pending: Vec<PendingChange>) {
+    pub(crate) fn record(&self, pending: Vec<PendingChange>, at: Instant) {
         if pending.is_empty() {
             return;
         }
-        let at = Instant::now();
         let cutoff = at.checked_sub(self.delay());
         let mut changes = self.lock();
         for (key, previous) in pending {

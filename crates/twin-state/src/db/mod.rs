@@ -75,6 +75,8 @@ pub struct Store {
     pub(crate) session_writes: GroupCommit<Session, ()>,
     /// Recent IAM changes, for STS's late view (`propagation`).
     history: History,
+    /// The twin's clock (real time plus an offset).
+    clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for Store {
@@ -385,6 +387,7 @@ impl Store {
             path,
             session_writes: GroupCommit::default(),
             history: History::default(),
+            clock: crate::clock::Clock::default(),
         })
     }
 
@@ -419,7 +422,8 @@ impl Store {
             let mut tx = Tx::open(&txn, ids)?;
             tx.changes = self.history.is_recording().then(Vec::new);
             let out = f(&mut tx, &txn)?;
-            self.history.record(tx.changes.take().unwrap_or_default());
+            self.history
+                .record(tx.changes.take().unwrap_or_default(), self.clock.instant());
             out
         };
         // Durability::Immediate is redb's default: commit returns after the fsync, so nothing
@@ -476,5 +480,10 @@ impl Store {
 
     pub(crate) fn history(&self) -> &History {
         &self.history
+    }
+
+    /// The twin's clock: what sessions, token checks and IAM propagation take as now.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
     }
 }

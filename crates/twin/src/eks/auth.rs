@@ -396,9 +396,13 @@ impl Inner {
         let outcome = async {
             let verified = self
                 .verifier
-                .verify(&token, &cluster.issuer_url, |aud| {
-                    aud == POD_IDENTITY_PRINCIPAL
-                })
+                // The twin clock's now: tokens expire on its time too.
+                .verify_at(
+                    &token,
+                    &cluster.issuer_url,
+                    |aud| aud == POD_IDENTITY_PRINCIPAL,
+                    self.store.clock().system_now(),
+                )
                 .await
                 .map_err(|e| {
                     tracing::debug!(
@@ -446,7 +450,7 @@ impl Inner {
     /// by namespace and name). Refusal path only.
     fn refusal_details(&self, cluster_arn: &str, token: &str) -> Vec<crate::Detail> {
         use crate::Detail;
-        let facts = crate::refusal_details::token_facts(token);
+        let facts = crate::refusal_details::token_facts(token, self.store.clock().now());
         let mut details = facts.details;
         let pod = facts
             .subject

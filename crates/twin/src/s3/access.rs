@@ -105,7 +105,8 @@ impl S3Auth for KeyLookup {
         })?;
         if key
             .expires_at
-            .is_some_and(|at| at <= time::OffsetDateTime::now_utc())
+            // The request's time is the twin clock's (`/_rolechain/clock`).
+            .is_some_and(|at| at <= call.received_at)
         {
             return Err(s3_error(
                 S3ErrorCode::ExpiredToken,

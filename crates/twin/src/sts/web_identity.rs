@@ -182,7 +182,7 @@ impl Inner {
             issuer,
             audiences,
             ..
-        } = crate::refusal_details::token_facts(token);
+        } = crate::refusal_details::token_facts(token, self.store.clock().now());
         let Ok(iam::IdentityArn::Role { account, .. }) = role_arn.parse::<iam::IdentityArn>()
         else {
             return details;
@@ -303,7 +303,8 @@ impl Inner {
                 token,
                 issuer,
                 |aud| client_ids.iter().any(|c| c == aud),
-                std::time::SystemTime::now(),
+                // The twin clock's now: tokens expire on its time too.
+                self.store.clock().system_now(),
             )
             .await
             .map_err(|e| {

@@ -6,8 +6,7 @@ use http::StatusCode;
 use sigv4::{ServiceRules, SigningSecret};
 use time::OffsetDateTime;
 
-use crate::front_door_errors::{error_response, Shape};
-use crate::service::ApiRequest;
+use crate::service::{error_response, ApiRequest, Shape};
 
 /// Finds the secret behind an access key id. The twin's store implements it; handlers hold an
 /// `Arc<dyn Authenticator>` and call [`ApiRequest::authenticate`].

@@ -9,9 +9,8 @@ use axum::response::Response;
 use http::StatusCode;
 use http_body_util::BodyExt as _;
 
-use crate::front_door_errors::{error_response, Shape};
 use crate::metrics::UNKNOWN;
-use crate::service::{ApiAction, ApiRequest};
+use crate::service::{error_response, ApiAction, ApiRequest, Shape};
 use crate::shared::{RequestMeta, RouteInfo, Shared};
 
 /// Set (in the request's extensions) once the request is handed to a streaming service, which

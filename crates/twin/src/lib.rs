@@ -98,7 +98,6 @@ mod decisions;
 pub mod eks;
 mod faults;
 mod front_door;
-mod front_door_errors;
 pub mod iam_service;
 mod idle_body;
 mod ids;

@@ -6,10 +6,12 @@ use awswire::{rules, AwsError, HttpResponse, QueryRequest, STS};
 use iam::{IdentityArn, Principal, RequestContext};
 use twin_state::{Role, StateError};
 
-use super::common::{
-    self, inherited_tags, issue_async, no_trust, read_tags, store_failure, write_assumed_role_user,
-    write_session, Assumed, Issue, SessionPolicies, SessionTags, TrustCheck,
+use super::issuing::{
+    self, issue_async, store_failure, write_assumed_role_user, write_session, Assumed, Issue,
 };
+use super::session_policies::SessionPolicies;
+use super::session_tags::{inherited_tags, read_tags, SessionTags};
+use super::trust::{no_trust, TrustCheck};
 use super::Inner;
 use crate::auth::{describe_principal, AuthenticatedCaller};
 use crate::service::ApiRequest;
@@ -151,7 +153,7 @@ impl Inner {
         p: Params,
     ) -> Result<Assumed, AwsError> {
         let Allowed { issue, answer } = self.authorize_assume(req, caller, p)?;
-        answer.finish(common::issue(self, issue))
+        answer.finish(issuing::issue(self, issue))
     }
 
     /// The trust decisions of [`assume`](Self::assume), and the session they allow.

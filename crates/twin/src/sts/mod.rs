@@ -27,15 +27,18 @@
 //! DurationSeconds exceeds the MaxSessionDuration set for this role.").
 
 mod assume_role;
-mod common;
 mod for_services;
+mod issuing;
+mod session_policies;
+mod session_tags;
 mod session_writes;
+mod trust;
 mod trust_cache;
 mod web_identity;
 
 use assume_role::{AssumeRoleParams, ServiceCall};
-use common::SessionPolicies;
 pub(crate) use for_services::ServiceAssumeRole;
+use session_policies::SessionPolicies;
 
 use std::sync::Arc;
 

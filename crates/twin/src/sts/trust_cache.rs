@@ -9,7 +9,7 @@ use awswire::AwsError;
 use iam::{NamedPolicy, PolicyKind};
 use twin_state::Role;
 
-use super::common::store_failure;
+use super::issuing::store_failure;
 
 /// Roles whose trust policy is kept; past this the cache starts over (a world has far fewer
 /// roles that are assumed often).

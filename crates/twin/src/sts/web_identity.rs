@@ -26,10 +26,12 @@ use iam::{Principal, RequestContext};
 use serde_json::{Map, Value};
 use twin_state::{OidcProvider, StateError, Tag};
 
-use super::common::{
-    issue_async, no_trust, store_failure, write_assumed_role_user, write_session, Assumed, Issue,
-    SessionPolicies, SessionTags, TrustCheck,
+use super::issuing::{
+    issue_async, store_failure, write_assumed_role_user, write_session, Assumed, Issue,
 };
+use super::session_policies::SessionPolicies;
+use super::session_tags::SessionTags;
+use super::trust::{no_trust, TrustCheck};
 use super::Inner;
 use crate::authz::CallerPolicies;
 use crate::service::ApiRequest;

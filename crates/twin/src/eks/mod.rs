@@ -171,20 +171,35 @@ impl Route {
 }
 
 /// The percent-decoded segments of a path (`/clusters/a%2Db` → `["clusters", "a-b"]`), or
-/// `None` when a segment is not valid UTF-8 once decoded or the path has empty segments.
+/// `None` when a segment is empty, holds a `%` not followed by two hex digits, or is not valid
+/// UTF-8 once decoded. A `+` is a plus, as in any URL path.
 pub(crate) fn path_segments(path: &str) -> Option<Vec<String>> {
     let trimmed = path.strip_prefix('/')?;
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     trimmed
         .split('/')
         .map(|seg| {
-            if seg.is_empty() {
+            if seg.is_empty() || !well_escaped(seg) {
                 return None;
             }
-            let bytes = awswire::Params::parse(format!("s={seg}").as_bytes()).ok()?;
-            bytes.get("s").map(str::to_owned)
+            percent_encoding::percent_decode_str(seg)
+                .decode_utf8()
+                .ok()
+                .map(std::borrow::Cow::into_owned)
         })
         .collect()
+}
+
+/// Whether every `%` of `seg` starts a `%XX` escape: `percent-encoding` passes a malformed one
+/// through as text, and the twin refuses such a path as the route it cannot be.
+fn well_escaped(seg: &str) -> bool {
+    let bytes = seg.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
 }
 
 /// `SerializationException` 400: the body or a member is not what the model says.
@@ -515,6 +530,13 @@ mod tests {
             ])
         );
         assert_eq!(path_segments("/clusters//x"), None);
+        assert_eq!(path_segments("/clusters/a%zz"), None);
+        assert_eq!(path_segments("/clusters/a%2"), None);
+        assert_eq!(path_segments("/clusters/%FF"), None);
+        assert_eq!(
+            path_segments("/clusters/a+b%20c"),
+            Some(vec!["clusters".to_owned(), "a+b c".to_owned()])
+        );
         assert_eq!(path_segments("clusters"), None);
     }
 

@@ -54,6 +54,7 @@ pub mod propagation;
 mod roles;
 pub mod service_accounts;
 mod sessions;
+pub mod snapshot;
 pub mod store;
 mod validate;
 pub mod world;
@@ -76,6 +77,7 @@ pub use pod_identity::{
 pub use principals::StoredPolicy;
 pub use propagation::IamView;
 pub use service_accounts::{AnnotationChange, Applied, ServiceAccount};
+pub use snapshot::Snapshot;
 pub use store::{
     oidc_provider_host_path, paginate_indexed, CreateOidcProvider, CreatePolicy, CreateRole,
     ListPolicies, NewSession, OidcAssociation, PolicyScope, Store,

@@ -10,6 +10,7 @@
 //! | `GET /_rolechain/health` | `200 {"status":"ok"}` once ready, else `503 {"status":"starting"}` / `{"status":"stopping"}` |
 //! | `GET /_rolechain/metrics` | Prometheus metrics (OpenMetrics text) |
 //! | `GET /_rolechain/decisions?limit=N&verdict=allow\|deny\|explicit-deny\|implicit-deny` | the newest IAM decisions, JSON, newest first |
+//! | `GET /_rolechain/snapshot` | the state `rolechain explain pod` and `lint` read, JSON, no secrets |
 //! | `GET`, `POST`, `PATCH`, `DELETE /_rolechain/faults` | the fault rules: list, replace, append, remove (or clear); see below |
 //! | `GET /id/{ID}/.well-known/openid-configuration` | a local cluster's OIDC discovery document |
 //! | `GET /id/{ID}/keys` | its JWKS (EKS's `jwks_uri` is `{issuer}/keys`) |
@@ -110,6 +111,7 @@ mod server;
 mod service;
 mod service_accounts;
 mod shared;
+mod snapshot;
 pub mod state_auth;
 pub mod sts;
 

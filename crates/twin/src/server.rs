@@ -319,6 +319,7 @@ fn build_router(shared: Arc<Shared>) -> Router {
         .route("/_rolechain/metrics", get(admin::metrics))
         .route("/_rolechain/decisions", get(admin::decisions))
         .route("/_rolechain/faults", faults_routes())
+        .route("/_rolechain/snapshot", get(crate::snapshot::get))
         .route("/_rolechain/serviceaccounts", get(service_accounts::list))
         .route(
             "/_rolechain/serviceaccounts/{namespace}/{name}",

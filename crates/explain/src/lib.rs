@@ -3,13 +3,29 @@
 //! It turns command-line options and policy files into an [`iam::scenario::Scenario`], asks the
 //! `iam` engine, and renders the decision and its trace for a person (or as JSON). Exit codes
 //! are part of the interface: 0 allow, 1 deny, 2 invalid input.
+//!
+//! Over a [`twin_state::Snapshot`] of the world it also walks a pod's whole credential chain
+//! ([`explain_pod`]) and lints every chain and trust policy for known pitfalls ([`lint`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(test)]
+mod fixtures;
+pub mod lint;
+#[cfg(test)]
+mod lint_tests;
+pub mod pod;
+mod pod_render;
+#[cfg(test)]
+mod pod_tests;
 mod render;
 mod request;
+pub mod view;
 
+pub use lint::{has_errors, lint, render_lint_text, Finding, Severity};
+pub use pod::{explain_pod, PodError, PodExplanation, PodQuery, Step};
+pub use pod_render::{render_pod_json, render_pod_text};
 pub use render::{mismatch_text, reason_text, render_asked, render_text, Asked};
 pub use request::{ExplainArgs, InputError, DEFAULT_TWIN_URL};
 

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod final_action;
 #[cfg(test)]
 mod fixtures;
 pub mod lint;

@@ -18,7 +18,7 @@ use crate::view::{
 };
 
 /// The session name used for simulated sessions.
-const SESSION: &str = "rolechain-explain";
+pub(crate) const SESSION: &str = "rolechain-explain";
 /// Placeholders for the pod's own session tags (the pod is not known, only its account).
 const POD_NAME: &str = "POD-NAME";
 const POD_UID: &str = "POD-UID";
@@ -89,7 +89,7 @@ pub struct Step {
 }
 
 impl Step {
-    fn pass(check: &'static str, title: impl Into<String>) -> Step {
+    pub(crate) fn pass(check: &'static str, title: impl Into<String>) -> Step {
         Step {
             check,
             title: title.into(),
@@ -101,7 +101,7 @@ impl Step {
         }
     }
 
-    fn fail(
+    pub(crate) fn fail(
         check: &'static str,
         title: impl Into<String>,
         cause: impl Into<String>,
@@ -115,7 +115,7 @@ impl Step {
         }
     }
 
-    fn detail(mut self, d: impl Into<String>) -> Step {
+    pub(crate) fn detail(mut self, d: impl Into<String>) -> Step {
         self.details.push(d.into());
         self
     }
@@ -289,7 +289,7 @@ pub(crate) struct Walk<'a> {
 }
 
 /// Why a decision denied, in a sentence or two: the rule and the closest statement.
-fn why(decision: &Decision, asked: &Asked<'_>) -> String {
+pub(crate) fn why(decision: &Decision, asked: &Asked<'_>) -> String {
     let mut text = reason_text(&decision.reason);
     if let Some((policy, st)) = decision.closest_allow() {
         if let Some(m) = &st.failed {
@@ -304,7 +304,7 @@ fn why(decision: &Decision, asked: &Asked<'_>) -> String {
     text
 }
 
-fn describe(p: &Principal) -> String {
+pub(crate) fn describe(p: &Principal) -> String {
     match p {
         Principal::AssumedRole { session_arn, .. } => session_arn.clone(),
         Principal::WebIdentity { provider } => format!("web identity from {provider}"),
@@ -313,7 +313,7 @@ fn describe(p: &Principal) -> String {
     }
 }
 
-fn asked<'c>(ctx: &'c RequestContext, caller: &'c str) -> Asked<'c> {
+pub(crate) fn asked<'c>(ctx: &'c RequestContext, caller: &'c str) -> Asked<'c> {
     Asked {
         caller,
         action: ctx.action(),
@@ -323,7 +323,7 @@ fn asked<'c>(ctx: &'c RequestContext, caller: &'c str) -> Asked<'c> {
 }
 
 /// A statement as one line of JSON, for fixes.
-fn statement(value: serde_json::Value) -> String {
+pub(crate) fn statement(value: serde_json::Value) -> String {
     value.to_string()
 }
 
@@ -704,106 +704,6 @@ impl<'a> Walk<'a> {
                 ),
             )
         };
-        step.decision = Some(decision);
-        self.steps.push(step);
-    }
-
-    /// The final request as the last role's session.
-    fn final_action(
-        &mut self,
-        role: &SnapshotRole,
-        policies: &RolePolicies,
-        tags: &BTreeMap<String, String>,
-        session: &[NamedPolicy],
-        action: &str,
-        resource: &str,
-    ) {
-        let caller = session_principal(role, SESSION);
-        let mut ctx = RequestContext::new(caller.clone(), action, resource);
-        ctx.set_principal_tags(tags);
-        let is_s3 = action
-            .get(..3)
-            .is_some_and(|p| p.eq_ignore_ascii_case("s3:"));
-        let bucket = is_s3.then(|| self.view.bucket_of(resource)).flatten();
-        let bucket_policy = match bucket.and_then(|b| b.policy.as_deref()) {
-            Some(text) => match Policy::parse(text, PolicyKind::Resource) {
-                Ok(p) => Some(NamedPolicy::new(
-                    &format!("bucket policy of {}", bucket.map_or("", |b| &b.name)),
-                    p,
-                )),
-                Err(e) => {
-                    self.steps.push(Step::fail(
-                        "policy-valid",
-                        "the bucket policy is valid",
-                        e.to_string(),
-                        "correct the bucket policy",
-                    ));
-                    return;
-                }
-            },
-            None => None,
-        };
-        if let Some(b) = bucket {
-            ctx.set_resource_account(&b.owner);
-        } else if let Some(account) = arn_account(resource).filter(|a| a.len() == 12) {
-            ctx.set_resource_account(account);
-        }
-        let decision = full_decision(
-            &policies.identity,
-            policies.boundary.as_ref(),
-            session,
-            bucket_policy.as_ref(),
-            &ctx,
-        );
-        let who = describe(&caller);
-        let title = format!("{} may {action} on {resource}", role.arn);
-        let mut step = if allowed(&decision) {
-            Step::pass("final-action", title)
-        } else {
-            let cross = decision.cross_account;
-            // The caller's side alone, as if the resource were its own account's.
-            let mut own = RequestContext::new(caller.clone(), action, resource);
-            own.set_principal_tags(tags);
-            let identity_ok = allowed(&policies.identity_decision(&own, session));
-            let fix = if cross && identity_ok {
-                format!(
-                    "add to the {} of account {}: {}",
-                    if bucket.is_some() {
-                        "bucket policy"
-                    } else {
-                        "resource policy"
-                    },
-                    ctx.resource_account().unwrap_or("the resource"),
-                    statement(serde_json::json!({
-                        "Effect": "Allow",
-                        "Principal": {"AWS": role.arn},
-                        "Action": action,
-                        "Resource": resource,
-                    }))
-                )
-            } else {
-                format!(
-                    "add to an identity policy of {}: {}",
-                    role.arn,
-                    statement(serde_json::json!({
-                        "Effect": "Allow",
-                        "Action": action,
-                        "Resource": resource,
-                    }))
-                )
-            };
-            Step::fail(
-                "final-action",
-                title,
-                why(&decision, &asked(&ctx, &who)),
-                fix,
-            )
-        };
-        if let Some(b) = bucket {
-            step = step.detail(format!("bucket {} is owned by account {}", b.name, b.owner));
-        } else if is_s3 && resource != "*" {
-            step = step.detail("the bucket is not in the twin; only the identity side was checked");
-        }
         step.decision = Some(decision);
         self.steps.push(step);
     }

@@ -256,7 +256,13 @@ fn cross_account_bucket_without_policy() {
         .to_string();
         s
     };
-    assert_eq!(failure(&e).0, "final-action");
+    let (check, text) = failure(&e);
+    assert_eq!(check, "final-action");
+    // Neither side allows: both fixes are needed.
+    assert!(
+        text.contains("; and add to the bucket policy of account 222222222222"),
+        "{text}"
+    );
     let e = explain_pod(
         &snap_role_allows,
         &query(

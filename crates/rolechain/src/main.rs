@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod clock;
 mod cluster;
+mod diagnose;
 mod exec;
 mod last_denied;
 mod local;
@@ -36,10 +37,14 @@ struct Cli {
 enum Command {
     /// Serve the offline AWS twin (IAM, STS, EKS, EKS Auth, S3, OIDC issuers, the local clusters' service accounts) and a node agent per local cluster, seeded with the default world from the seeds.
     Up(up::UpArgs),
-    /// Explain why a request is allowed or denied. Exit code: 0 allow, 1 deny, 2 invalid input.
     /// Show the running twin's clock, or move it forward (`clock advance 55m`) to watch credentials expire and refresh.
     Clock(clock::ClockArgs),
-    Explain(Box<explain::ExplainArgs>),
+    /// Explain why a request is allowed or denied (`explain pod`: a pod's whole credential
+    /// chain). Exit code: 0 allow, 1 deny, 2 invalid input.
+    Explain(Box<ExplainCommand>),
+    /// Find the pitfalls of every pod credential chain and trust policy. Exit code: 0 no error
+    /// finding, 1 an error finding, 2 invalid input.
+    Lint(Box<diagnose::LintArgs>),
     /// Local clusters: tokens, keys, ServiceAccounts.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -49,6 +54,25 @@ enum Command {
     /// The node credential agent: pods get the final credentials of their chain through the
     /// EKS Pod Identity agent's protocol (`agent init` sets up its link-local addresses).
     Agent(Box<node_agent::AgentCommand>),
+}
+
+/// `rolechain explain`: one decision from its options, or `explain pod`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct ExplainCommand {
+    #[command(subcommand)]
+    what: Option<ExplainWhat>,
+    #[command(flatten)]
+    args: explain::ExplainArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum ExplainWhat {
+    /// Walk the whole chain a pod's credentials take (service account, token, OIDC provider or
+    /// Pod Identity association, each role's trust and identity policies, durations, the final
+    /// request), with ✓/✗ and the fix for each failed step. Exit code: 0 every step holds,
+    /// 1 a step fails, 2 invalid input.
+    Pod(diagnose::PodArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +116,27 @@ fn explain_last_denied(args: &explain::ExplainArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("rolechain explain --last-denied: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `rolechain explain` with options or `--last-denied`.
+fn explain_one(args: &explain::ExplainArgs) -> ExitCode {
+    if args.last_denied {
+        return explain_last_denied(args);
+    }
+    match explain::explain(args) {
+        Ok(explanation) => {
+            print!("{}", explanation.output);
+            if explanation.decision.is_allowed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("rolechain explain: {e}");
             ExitCode::from(2)
         }
     }
@@ -158,20 +203,10 @@ fn main() -> ExitCode {
             init_logging();
             run_async("rolechain up", up::run(args))
         }
-        Command::Explain(args) if args.last_denied => explain_last_denied(&args),
-        Command::Explain(args) => match explain::explain(&args) {
-            Ok(explanation) => {
-                print!("{}", explanation.output);
-                if explanation.decision.is_allowed() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }
-            Err(e) => {
-                eprintln!("rolechain explain: {e}");
-                ExitCode::from(2)
-            }
+        Command::Lint(args) => diagnose::lint(&args),
+        Command::Explain(command) => match command.what {
+            Some(ExplainWhat::Pod(args)) => diagnose::explain_pod(&args),
+            None => explain_one(&command.args),
         },
         Command::Cluster(ClusterCommand::Token(args)) => match cluster::token(&args) {
             Ok(token) => match write_token(&token, args.output.as_deref()) {

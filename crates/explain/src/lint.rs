@@ -12,7 +12,9 @@
 //!   `provider-other-account`), `:sub`/`:aud` keys of another issuer host or an unknown claim
 //!   (`condition-key-issuer`, `condition-key-unknown`), `StringEquals` with a wildcard
 //!   (`string-equals-wildcard`), and `:aud` values the provider does not accept
-//!   (`audience-not-client-id`).
+//!   (`audience-not-client-id`);
+//! - a warning: a target role's trust granting `sts:AssumeRole` and `sts:TagSession` in one
+//!   statement (`target-trust-combined-actions`; seed 004 recommends two).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,6 +54,19 @@ pub struct Finding {
     pub fix: String,
 }
 
+impl Finding {
+    /// An error-level finding.
+    fn error(rule: &'static str, at: &str, why: String, fix: String) -> Finding {
+        Finding {
+            rule,
+            severity: Severity::Error,
+            at: at.to_string(),
+            why,
+            fix,
+        }
+    }
+}
+
 /// The claims of an EKS service-account token that trust conditions may test.
 const KNOWN_CLAIMS: &[&str] = &["sub", "aud", "amr", "oaud"];
 
@@ -62,6 +77,7 @@ pub fn lint(snap: &Snapshot) -> Vec<Finding> {
     for role in &snap.roles {
         trust_rules(snap, role, &mut findings);
     }
+    combined_target_actions(snap, &mut findings);
     findings.sort_by(|a, b| (a.severity, &a.at, a.rule).cmp(&(b.severity, &b.at, b.rule)));
     findings.dedup();
     findings
@@ -169,20 +185,8 @@ fn trust_rules(snap: &Snapshot, role: &SnapshotRole, out: &mut Vec<Finding>) {
             let host = arn.split_once(":oidc-provider/").map_or("", |(_, h)| h);
             let provider = view.provider_by_arn(arn);
             match provider {
-                None => out.push(Finding {
-                    rule: "provider-missing",
-                    severity: Severity::Error,
-                    at: here.clone(),
-                    why: format!("the trust policy trusts the OIDC provider {arn}, which does not exist, so no token can assume the role"),
-                    fix: format!("aws iam create-open-id-connect-provider --url https://{host} --client-id-list sts.amazonaws.com (in account {})", role.account),
-                }),
-                Some(p) if p.account != role.account => out.push(Finding {
-                    rule: "provider-other-account",
-                    severity: Severity::Error,
-                    at: here.clone(),
-                    why: format!("the provider {arn} is in account {}, not the role's account {}: STS only accepts a provider of the role's own account", p.account, role.account),
-                    fix: format!("create a provider for https://{host} in account {} and trust arn:aws:iam::{}:oidc-provider/{host}", role.account, role.account),
-                }),
+                None => out.push(Finding::error("provider-missing", &here, format!("the trust policy trusts the OIDC provider {arn}, which does not exist, so no token can assume the role"), format!("aws iam create-open-id-connect-provider --url https://{host} --client-id-list sts.amazonaws.com (in account {})", role.account))),
+                Some(p) if p.account != role.account => out.push(Finding::error("provider-other-account", &here, format!("the provider {arn} is in account {}, not the role's account {}: STS only accepts a provider of the role's own account", p.account, role.account), format!("create a provider for https://{host} in account {} and trust arn:aws:iam::{}:oidc-provider/{host}", role.account, role.account))),
                 Some(_) => {}
             }
             condition_keys(
@@ -194,6 +198,40 @@ fn trust_rules(snap: &Snapshot, role: &SnapshotRole, out: &mut Vec<Finding>) {
             );
         }
         wildcard_equals(&conditions, &here, out);
+    }
+}
+
+/// A target role's trust granting `sts:AssumeRole` and `sts:TagSession` in one statement: valid
+/// IAM, but seed 004 found two statements more reliable and recommends them.
+fn combined_target_actions(snap: &Snapshot, out: &mut Vec<Finding>) {
+    let view = View { snap };
+    for a in &snap.associations {
+        let Some(target) = a.target_role_arn.as_deref().and_then(|t| view.role(t)) else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_str::<Value>(&target.trust_policy) else {
+            continue;
+        };
+        let statements = doc.get("Statement").map(one_or_many).unwrap_or_default();
+        for (i, stmt) in statements.iter().enumerate() {
+            let names_primary = stmt
+                .get("Principal")
+                .and_then(|p| p.get("AWS"))
+                .is_some_and(|p| strings(p).contains(&a.role_arn.as_str()));
+            let actions = stmt.get("Action").map(strings).unwrap_or_default();
+            if names_primary
+                && actions.contains(&"sts:AssumeRole")
+                && actions.contains(&"sts:TagSession")
+            {
+                out.push(Finding {
+                    rule: "target-trust-combined-actions",
+                    severity: Severity::Warning,
+                    at: format!("role {}, trust statement {i}", target.arn),
+                    why: "sts:AssumeRole and sts:TagSession share one statement of the target role's trust; it works, but seed 004 found two statements more reliable for cross-account Pod Identity".to_string(),
+                    fix: format!("split it into two statements trusting {}, one with sts:AssumeRole and one with sts:TagSession", a.role_arn),
+                });
+            }
+        }
     }
 }
 
@@ -232,13 +270,7 @@ fn pod_identity_trust(snap: &Snapshot, role: &SnapshotRole, at: &str, out: &mut 
     let assume = allowed(&trust_decision(&trust, &ctx("sts:AssumeRole")));
     let tag = allowed(&trust_decision(&trust, &ctx("sts:TagSession")));
     if assume && !tag {
-        out.push(Finding {
-            rule: "pod-identity-trust-without-tag-session",
-            severity: Severity::Error,
-            at: at.to_string(),
-            why: format!("the trust policy lets {POD_IDENTITY_SERVICE} call sts:AssumeRole but not sts:TagSession; EKS Pod Identity tags every session, so the agent fails unless the association disables session tags"),
-            fix: format!("add sts:TagSession to the Action of the statement that trusts {POD_IDENTITY_SERVICE}: \"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]"),
-        });
+        out.push(Finding::error("pod-identity-trust-without-tag-session", at, format!("the trust policy lets {POD_IDENTITY_SERVICE} call sts:AssumeRole but not sts:TagSession; EKS Pod Identity tags every session, so the agent fails unless the association disables session tags"), format!("add sts:TagSession to the Action of the statement that trusts {POD_IDENTITY_SERVICE}: \"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]")));
     }
 }
 
@@ -263,23 +295,11 @@ fn condition_keys(
                 continue;
             };
             if issuer_host_path(prefix) != host {
-                out.push(Finding {
-                    rule: "condition-key-issuer",
-                    severity: Severity::Error,
-                    at: at.to_string(),
-                    why: format!("{op} tests {key}, but the trusted provider's tokens set {host}:{claim}; the key is never present, so the condition never matches"),
-                    fix: format!("rename the key to {host}:{claim}"),
-                });
+                out.push(Finding::error("condition-key-issuer", at, format!("{op} tests {key}, but the trusted provider's tokens set {host}:{claim}; the key is never present, so the condition never matches"), format!("rename the key to {host}:{claim}")));
                 continue;
             }
             if !KNOWN_CLAIMS.contains(&claim) {
-                out.push(Finding {
-                    rule: "condition-key-unknown",
-                    severity: Severity::Error,
-                    at: at.to_string(),
-                    why: format!("{op} tests {key}, but IAM only sets {host}:sub, :aud and :amr from a service-account token; the condition never matches"),
-                    fix: format!("test {host}:sub (system:serviceaccount:NAMESPACE:NAME) or {host}:aud instead"),
-                });
+                out.push(Finding::error("condition-key-unknown", at, format!("{op} tests {key}, but IAM only sets {host}:sub, :aud and :amr from a service-account token; the condition never matches"), format!("test {host}:sub (system:serviceaccount:NAMESPACE:NAME) or {host}:aud instead")));
                 continue;
             }
             let literal = op.ends_with("StringEquals") || op.ends_with("StringLike");
@@ -287,13 +307,7 @@ fn condition_keys(
                 if let Some(ids) = client_ids {
                     for v in strings(values) {
                         if !v.contains('*') && !ids.iter().any(|c| c == v) {
-                            out.push(Finding {
-                                rule: "audience-not-client-id",
-                                severity: Severity::Error,
-                                at: at.to_string(),
-                                why: format!("{key} must be {v}, which is not among the provider's client ids [{}]: STS refuses such a token before the trust policy is read", ids.join(", ")),
-                                fix: format!("add the client id {v} to the provider (aws iam add-client-id-to-open-id-connect-provider), or expect one of its client ids"),
-                            });
+                            out.push(Finding::error("audience-not-client-id", at, format!("{key} must be {v}, which is not among the provider's client ids [{}]: STS refuses such a token before the trust policy is read", ids.join(", ")), format!("add the client id {v} to the provider (aws iam add-client-id-to-open-id-connect-provider), or expect one of its client ids")));
                         }
                     }
                 }
@@ -315,13 +329,7 @@ fn wildcard_equals(conditions: &serde_json::Map<String, Value>, at: &str, out: &
         for (key, values) in keys {
             for v in strings(values) {
                 if v.contains('*') || v.contains('?') {
-                    out.push(Finding {
-                        rule: "string-equals-wildcard",
-                        severity: Severity::Error,
-                        at: at.to_string(),
-                        why: format!("{op} on {key} compares literally: \"{v}\" only matches a value that is exactly \"{v}\", never what the wildcard suggests"),
-                        fix: format!("use StringLike for {key}"),
-                    });
+                    out.push(Finding::error("string-equals-wildcard", at, format!("{op} on {key} compares literally: \"{v}\" only matches a value that is exactly \"{v}\", never what the wildcard suggests"), format!("use StringLike for {key}")));
                 }
             }
         }

@@ -190,3 +190,20 @@ fn annotation_naming_a_missing_role() {
     let f = expect(&snap, "role-exists");
     assert!(f.at.contains("default/irsa-app"), "{f:?}");
 }
+
+#[test]
+fn target_trust_with_combined_actions_is_a_warning() {
+    let working = working();
+    let mut combined = role(
+        TARGET,
+        json!([{"Effect": "Allow", "Principal": {"AWS": PRIMARY},
+                "Action": ["sts:AssumeRole", "sts:TagSession"]}]),
+        json!([]),
+    );
+    combined.identity_policies = working.roles[2].identity_policies.clone();
+    let findings = lint(&with_role(working, combined));
+    assert_eq!(rules(&findings), ["target-trust-combined-actions"]);
+    assert_eq!(findings[0].severity, crate::lint::Severity::Warning);
+    assert!(!has_errors(&findings), "a warning alone is not an error");
+    assert!(render_lint_text(&findings).contains("0 error(s), 1 warning(s)"));
+}

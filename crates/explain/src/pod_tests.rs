@@ -237,10 +237,10 @@ fn final_action_not_allowed() {
     assert!(text.contains("\"Action\":\"s3:PutObject\""), "{text}");
 }
 
-#[test]
-fn cross_account_bucket_without_policy() {
-    let e = explain_pod(
-        &working(),
+/// The IRSA pod reads seed 000's picture, in the other account.
+fn read_picture(snap: &twin_state::Snapshot) -> PodExplanation {
+    explain_pod(
+        snap,
         &query(
             "default",
             "irsa-app",
@@ -248,7 +248,12 @@ fn cross_account_bucket_without_policy() {
             "arn:aws:s3:::pics/indoor-cat.jpg",
         ),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn cross_account_bucket_without_policy() {
+    let e = read_picture(&working());
     let snap_role_allows = {
         let mut s = working();
         s.roles[0].identity_policies[0].document = json!({"Version": "2012-10-17", "Statement": [
@@ -263,16 +268,7 @@ fn cross_account_bucket_without_policy() {
         text.contains("; and add to the bucket policy of account 222222222222"),
         "{text}"
     );
-    let e = explain_pod(
-        &snap_role_allows,
-        &query(
-            "default",
-            "irsa-app",
-            "s3:GetObject",
-            "arn:aws:s3:::pics/indoor-cat.jpg",
-        ),
-    )
-    .unwrap();
+    let e = read_picture(&snap_role_allows);
     let (check, text) = failure(&e);
     assert_eq!(check, "final-action");
     assert!(
@@ -287,16 +283,7 @@ fn cross_account_bucket_without_policy() {
             "Resource": "arn:aws:s3:::pics/indoor-cat.jpg"}]})
         .to_string(),
     );
-    let e = explain_pod(
-        &fixed,
-        &query(
-            "default",
-            "irsa-app",
-            "s3:GetObject",
-            "arn:aws:s3:::pics/indoor-cat.jpg",
-        ),
-    )
-    .unwrap();
+    let e = read_picture(&fixed);
     assert!(e.ok, "{}", render_pod_text(&e));
 }
 

@@ -69,66 +69,82 @@ pub async fn start(
 ) -> anyhow::Result<Vec<LocalAgent>> {
     let mut started = Vec::new();
     for record in clusters {
-        let associations = associations_file(data_dir, &record.cluster);
-        if !associations.exists() {
-            local::write_private(&associations, TEMPLATE)?;
-        }
-        let key = store
-            .list_access_keys(&record.account)?
-            .into_iter()
-            .find(|k| k.principal != "root")
-            .with_context(|| {
-                format!(
-                    "account {} has no admin key for the agent of cluster {}",
-                    record.account, record.cluster
-                )
-            })?;
-        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut options = agent::AgentOptions::new(&record.cluster, &record.issuer_url);
-        options.cluster_arn = Some(record.cluster_arn());
-        options.associations = Some(associations.clone());
-        options.eks_auth = true;
-        options.binds = vec![loopback];
-        options.probe_bind = loopback;
-        options.metrics_bind = loopback;
-        let upstream = agent::SdkUpstream::new(&agent::SdkSettings {
-            region: Some(record.region.clone()),
-            endpoint_url: Some(base_url.to_string()),
-            node_credentials: Some(aws_credential_types::Credentials::new(
-                key.access_key_id,
-                key.secret_access_key,
-                None,
-                None,
-                "rolechain-up",
-            )),
-            ..agent::SdkSettings::default()
-        })
-        .await;
         let mut stop = stop.clone();
-        let running = agent::start(
-            options,
-            Arc::new(upstream),
-            Arc::new(agent::SystemClock),
-            async move {
-                let _ = stop.changed().await;
-            },
-        )
-        .await
-        .with_context(|| format!("starting the agent of cluster {}", record.cluster))?;
-        let addr = running
-            .credentials
-            .first()
-            .copied()
-            .context("the agent serves no address")?;
-        let url = format!("http://{addr}/v1/credentials");
-        local::write_private(&agent_file(&local::issuer_dir(data_dir, record)), &url)?;
-        // The agent runs until `stop`; its handle is not needed to keep it running.
-        tokio::spawn(running.stopped());
-        started.push(LocalAgent {
-            cluster: record.cluster.clone(),
-            url,
-            associations,
-        });
+        let stopped = async move {
+            let _ = stop.changed().await;
+        };
+        started.push(start_one(store, data_dir, base_url, record, stopped).await?);
     }
     Ok(started)
+}
+
+/// Starts the agent of one cluster, which stops when `stop` completes.
+///
+/// # Errors
+///
+/// As [`start`].
+pub async fn start_one(
+    store: &Store,
+    data_dir: &Path,
+    base_url: &str,
+    record: &IssuerRecord,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<LocalAgent> {
+    let associations = associations_file(data_dir, &record.cluster);
+    if !associations.exists() {
+        local::write_private(&associations, TEMPLATE)?;
+    }
+    let key = store
+        .list_access_keys(&record.account)?
+        .into_iter()
+        .find(|k| k.principal != "root")
+        .with_context(|| {
+            format!(
+                "account {} has no admin key for the agent of cluster {}",
+                record.account, record.cluster
+            )
+        })?;
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut options = agent::AgentOptions::new(&record.cluster, &record.issuer_url);
+    options.cluster_arn = Some(record.cluster_arn());
+    options.associations = Some(associations.clone());
+    options.eks_auth = true;
+    options.binds = vec![loopback];
+    options.probe_bind = loopback;
+    options.metrics_bind = loopback;
+    let upstream = agent::SdkUpstream::new(&agent::SdkSettings {
+        region: Some(record.region.clone()),
+        endpoint_url: Some(base_url.to_string()),
+        node_credentials: Some(aws_credential_types::Credentials::new(
+            key.access_key_id,
+            key.secret_access_key,
+            None,
+            None,
+            "rolechain-up",
+        )),
+        ..agent::SdkSettings::default()
+    })
+    .await;
+    let running = agent::start(
+        options,
+        Arc::new(upstream),
+        Arc::new(agent::SystemClock),
+        stop,
+    )
+    .await
+    .with_context(|| format!("starting the agent of cluster {}", record.cluster))?;
+    let addr = running
+        .credentials
+        .first()
+        .copied()
+        .context("the agent serves no address")?;
+    let url = format!("http://{addr}/v1/credentials");
+    local::write_private(&agent_file(&local::issuer_dir(data_dir, record)), &url)?;
+    // The agent runs until `stop`; its handle is not needed to keep it running.
+    tokio::spawn(running.stopped());
+    Ok(LocalAgent {
+        cluster: record.cluster.clone(),
+        url,
+        associations,
+    })
 }

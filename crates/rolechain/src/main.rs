@@ -11,6 +11,7 @@ mod exec;
 mod last_denied;
 mod local;
 mod local_agents;
+mod local_clusters;
 mod netlink;
 mod node_agent;
 mod oidc_provider;

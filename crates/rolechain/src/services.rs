@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use twin::{
-    Authorizer, EksAuthConfig, EksAuthService, EksService, IamService, S3Service,
+    Authorizer, ClusterLifecycle, EksAuthConfig, EksAuthService, EksService, IamService, S3Service,
     StoreAuthenticator, StsConfig, StsService, TwinServer,
 };
 use twin_state::Store;
@@ -14,11 +14,13 @@ use twin_state::Store;
 /// STS and EKS Auth verify tokens through each issuer's discovery document and JWKS over
 /// HTTP, as AWS does, also for the clusters whose issuer the twin itself serves; they share
 /// one verifier (one JWKS cache). EKS Auth assumes roles through the STS service, so its trust
-/// decisions and sessions are STS's own.
+/// decisions and sessions are STS's own. EKS creates and deletes clusters, `clusters` serving
+/// their issuers.
 pub fn register(
     server: &mut TwinServer,
     store: &Arc<Store>,
     eks_auth: EksAuthConfig,
+    clusters: Arc<dyn ClusterLifecycle>,
 ) -> anyhow::Result<()> {
     let decisions = server.decisions().clone();
     server.register(Arc::new(IamService::new(
@@ -35,9 +37,10 @@ pub fn register(
         StsConfig::default(),
     );
     server.register(Arc::new(sts.clone()))?;
-    server.register(Arc::new(EksService::new(
+    server.register(Arc::new(EksService::with_cluster_lifecycle(
         Arc::clone(store),
         decisions.clone(),
+        clusters,
     )))?;
     server.register(Arc::new(EksAuthService::new(
         Arc::clone(store),

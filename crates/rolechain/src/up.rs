@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use twin::{TwinConfig, TwinServer};
 use twin_state::{Store, World};
 
 use crate::local::{self, IssuerRecord};
+use crate::local_clusters::LocalClusters;
 
 /// Options of `rolechain up`.
 #[derive(Debug, Clone, clap::Args)]
@@ -83,16 +84,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }),
     };
     let seeded = store.seed_if_empty(&world)?;
-    let clusters = register_issuers(&server, &store, &args.data_dir, &base_url)?;
+    // The agents start before the twin serves; they load the issuers' keys once it does.
+    let (stop_agents, agents_stop) = tokio::sync::watch::channel(false);
+    let local_clusters = LocalClusters::new(
+        server.issuers().clone(),
+        Arc::clone(&store),
+        &args.data_dir,
+        &base_url,
+        (!args.no_agent).then(|| agents_stop.clone()),
+    );
+    let clusters = local_clusters.serve_stored()?;
     let profiles = write_aws_files(&store, &args.data_dir, &base_url)?;
     local::write_endpoint(&args.data_dir, &base_url)?;
     let mut eks_auth = twin::EksAuthConfig::default();
     eks_auth.max_requests_per_second = args.eks_auth_rate_limit;
-    crate::services::register(&mut server, &store, eks_auth)?;
+    crate::services::register(&mut server, &store, eks_auth, Arc::new(local_clusters))?;
     server.serve_service_accounts(Arc::clone(&store));
     server.serve_clock(Arc::clone(&store));
-    // The agents start before the twin serves; they load the issuers' keys once it does.
-    let (stop_agents, agents_stop) = tokio::sync::watch::channel(false);
     let agents = if args.no_agent {
         // What an earlier `up` recorded is gone with it: exec must not ask a dead agent.
         for record in &clusters {
@@ -127,51 +135,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .await?;
     println!("rolechain up: stopped");
     Ok(())
-}
-
-/// Registers an issuer for every cluster whose issuer URL the twin serves, and records it for
-/// `rolechain cluster token`.
-fn register_issuers(
-    server: &TwinServer,
-    store: &Store,
-    data_dir: &Path,
-    base_url: &str,
-) -> anyhow::Result<Vec<IssuerRecord>> {
-    let prefix = format!("{base_url}/id/");
-    let mut served = Vec::new();
-    for cluster in store.all_clusters()? {
-        let record = IssuerRecord {
-            cluster: cluster.name.clone(),
-            account: cluster.account.clone(),
-            region: cluster.region.clone(),
-            issuer_url: cluster.issuer_url.clone(),
-        };
-        let Some(id) = cluster.issuer_url.strip_prefix(&prefix) else {
-            if cluster.issuer_url.contains("/id/") && cluster.issuer_url.starts_with("http://127.")
-            {
-                bail!(
-                    "cluster {} has the issuer {}, which was served from another address; run with the --listen it was created with, or use a new --data-dir",
-                    cluster.name,
-                    cluster.issuer_url
-                );
-            }
-            // An issuer outside the twin (a real cluster's); nothing to serve.
-            continue;
-        };
-        let dir = local::issuer_dir(data_dir, &record);
-        let issuer = oidc::Issuer::load_or_create(oidc::IssuerConfig::new(
-            cluster.issuer_url.clone(),
-            local::key_dir(&dir),
-        ))
-        .with_context(|| format!("loading the issuer keys of cluster {}", cluster.name))?;
-        server
-            .issuers()
-            .add(&cluster.name, id, Arc::new(issuer))
-            .with_context(|| format!("serving the issuer of cluster {}", cluster.name))?;
-        local::write_issuer_record(&dir, &record)?;
-        served.push(record);
-    }
-    Ok(served)
 }
 
 /// Writes `aws/config` and `aws/credentials`: one profile per account alias (and `default`,

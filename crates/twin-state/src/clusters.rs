@@ -1,19 +1,25 @@
 //! EKS clusters: name, region and OIDC issuer URL, by account.
+//!
+//! Deleting a cluster deletes what lives in it, in the same transaction: its Pod Identity
+//! associations (as EKS does) and the service accounts the twin keeps for it.
 
 use redb::ReadableTable;
 
 use crate::db::{decode, encode, Store, Tx};
 use crate::error::{Result, StateError};
-use crate::model::Cluster;
+use crate::ids::IdSource;
+use crate::model::{Cluster, NewCluster};
 
 impl<'t> Tx<'t> {
-    pub(crate) fn create_cluster(
-        &mut self,
-        account: &str,
-        region: &str,
-        name: &str,
-        issuer_url: &str,
-    ) -> Result<Cluster> {
+    pub(crate) fn create_cluster(&mut self, new: &NewCluster) -> Result<Cluster> {
+        let NewCluster {
+            account,
+            region,
+            name,
+            issuer_url,
+            ..
+        } = new;
+        let (account, region, name) = (account.as_str(), region.as_str(), name.as_str());
         self.require_account(account)?;
         let name_ok = !name.is_empty()
             && name.len() <= 100
@@ -52,6 +58,9 @@ impl<'t> Tx<'t> {
             issuer_url: issuer_url.to_string(),
             created: self.now,
             arn: format!("arn:aws:eks:{region}:{account}:cluster/{name}"),
+            role_arn: new.role_arn.clone(),
+            version: new.version.clone(),
+            tags: new.tags.clone(),
         };
         self.clusters
             .insert((account, region, name), encode(&cluster)?.as_slice())?;
@@ -60,24 +69,39 @@ impl<'t> Tx<'t> {
 }
 
 impl Store {
-    /// Registers an EKS cluster.
-    pub fn create_cluster(
-        &self,
-        account: &str,
-        region: &str,
-        name: &str,
-        issuer_url: &str,
-    ) -> Result<Cluster> {
-        self.update(|tx| tx.create_cluster(account, region, name, issuer_url))
+    /// Registers an EKS cluster (EKS `CreateCluster`, or a world file's).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a bad name, region or issuer URL; `ResourceInUse` when the account
+    /// has a cluster of that name in the region; `NoSuchEntity` for an unknown account.
+    pub fn create_cluster(&self, new: &NewCluster) -> Result<Cluster> {
+        self.update(|tx| tx.create_cluster(new))
+    }
+
+    /// EKS `DeleteCluster`: removes the cluster with its Pod Identity associations and the
+    /// service accounts kept for it, in one transaction, and answers what it was.
+    ///
+    /// # Errors
+    ///
+    /// `ResourceNotFound` when there is no such cluster.
+    pub fn delete_cluster(&self, account: &str, region: &str, name: &str) -> Result<Cluster> {
+        self.write_with_raw(IdSource::Os, |tx, txn| {
+            let cluster: Cluster = match tx.clusters.remove((account, region, name))? {
+                Some(g) => decode("clusters", g.value())?,
+                None => return Err(not_found(name)),
+            };
+            crate::pod_identity::remove_cluster(txn, &cluster.arn)?;
+            crate::service_accounts::remove_cluster(txn, &cluster.arn)?;
+            Ok(cluster)
+        })
     }
 
     /// EKS `DescribeCluster`.
     pub fn get_cluster(&self, account: &str, region: &str, name: &str) -> Result<Cluster> {
         self.read(|rx| match rx.clusters()?.get((account, region, name))? {
             Some(g) => decode("clusters", g.value()),
-            None => Err(StateError::ResourceNotFound(format!(
-                "No cluster found for name: {name}."
-            ))),
+            None => Err(not_found(name)),
         })
     }
 
@@ -108,4 +132,9 @@ impl Store {
             Ok(out)
         })
     }
+}
+
+/// EKS's answer for a cluster that does not exist.
+fn not_found(name: &str) -> StateError {
+    StateError::ResourceNotFound(format!("No cluster found for name: {name}."))
 }

@@ -67,8 +67,8 @@ pub use clock::{Clock, ClockError};
 pub use error::{Result, StateError};
 pub use instance_profiles::{CreateInstanceProfile, InstanceProfile, InstanceProfileView};
 pub use model::{
-    AccessKey, Account, AttachedPolicy, Cluster, ManagedPolicy, OidcProvider, Page, Paging,
-    PolicyVersion, Role, Session, Tag, User,
+    AccessKey, Account, AttachedPolicy, Cluster, ManagedPolicy, NewCluster, OidcProvider, Page,
+    Paging, PolicyVersion, Role, Session, Tag, User,
 };
 pub use pod_identity::{
     AssociationPage, NewPodIdentityAssociation, PodIdentityAssociation,

@@ -216,6 +216,48 @@ pub struct Cluster {
     pub created: OffsetDateTime,
     /// `arn:aws:eks:REGION:ACCOUNT:cluster/NAME`.
     pub arn: String,
+    /// The cluster's IAM role (`roleArn` of `CreateCluster`); `None` for a world file's.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The Kubernetes version it was created with, if one was named.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The cluster's tags.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// A cluster to create: [`Store::create_cluster`](crate::Store::create_cluster).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewCluster {
+    /// The account it is in.
+    pub account: String,
+    /// Its region.
+    pub region: String,
+    /// Its name: 1 to 100 letters, digits, hyphens and underscores, starting with a letter or
+    /// digit.
+    pub name: String,
+    /// Its OIDC issuer URL (http or https).
+    pub issuer_url: String,
+    /// Its IAM role, when EKS's `CreateCluster` named one.
+    pub role_arn: Option<String>,
+    /// Its Kubernetes version, when one was named.
+    pub version: Option<String>,
+    /// Its tags.
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl NewCluster {
+    /// A cluster with only the members a world file gives.
+    pub fn new(account: &str, region: &str, name: &str, issuer_url: &str) -> NewCluster {
+        NewCluster {
+            account: account.to_string(),
+            region: region.to_string(),
+            name: name.to_string(),
+            issuer_url: issuer_url.to_string(),
+            ..NewCluster::default()
+        }
+    }
 }
 
 /// A role session issued by STS (AssumeRole, AssumeRoleWithWebIdentity, EKS Pod Identity), kept

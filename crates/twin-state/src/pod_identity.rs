@@ -21,7 +21,7 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::db::{decode, encode, Store};
+use crate::db::{decode, encode, remove_by_first, Store};
 use crate::error::{Result, StateError};
 use crate::ids::IdSource;
 use crate::model::Cluster;
@@ -422,6 +422,13 @@ impl Store {
 }
 
 const ASSOCIATIONS_NAME: &str = "pod_identity_associations";
+
+/// Removes every association of the cluster `cluster_arn` (its deletion); answers how many.
+pub(crate) fn remove_cluster(txn: &WriteTransaction, cluster_arn: &str) -> Result<usize> {
+    let removed = remove_by_first(&mut txn.open_table(ASSOCIATIONS)?, cluster_arn)?;
+    remove_by_first(&mut txn.open_table(SUBJECTS)?, cluster_arn)?;
+    Ok(removed)
+}
 
 #[cfg(test)]
 mod tests {

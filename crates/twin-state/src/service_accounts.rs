@@ -476,6 +476,11 @@ impl Store {
     }
 }
 
+/// Removes every service account kept for the cluster `cluster_arn` (its deletion).
+pub(crate) fn remove_cluster(txn: &WriteTransaction, cluster_arn: &str) -> Result<usize> {
+    crate::db::remove_by_first(&mut txn.open_table(SERVICE_ACCOUNTS)?, cluster_arn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -337,8 +337,10 @@ fn seed(tx: &mut Tx<'_>, world: &World) -> Result<(), WorldError> {
             .map_err(at(format!("account {} OIDC provider {}", a.id, p.url)))?;
         }
         for c in &a.clusters {
-            tx.create_cluster(&a.id, &c.region, &c.name, &c.issuer)
-                .map_err(at(format!("account {} cluster {}", a.id, c.name)))?;
+            tx.create_cluster(&crate::model::NewCluster::new(
+                &a.id, &c.region, &c.name, &c.issuer,
+            ))
+            .map_err(at(format!("account {} cluster {}", a.id, c.name)))?;
         }
     }
     // Trust policies may name roles of the world, which must exist first (IAM stores them by

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use time::{Duration, OffsetDateTime};
 use twin_state::{
-    CreateOidcProvider, CreatePolicy, CreateRole, ListPolicies, NewSession, OidcAssociation,
-    Paging, PolicyScope, StateError, Store, Tag,
+    CreateOidcProvider, CreatePolicy, CreateRole, ListPolicies, NewCluster, NewSession,
+    OidcAssociation, Paging, PolicyScope, StateError, Store, Tag,
 };
 
 fn code(e: StateError) -> (&'static str, u16, String) {
@@ -1003,19 +1003,34 @@ fn associate_oidc_provider_is_idempotent_and_adds_the_audience() {
 fn clusters() {
     let (_dir, store) = seeded();
     let c = store
-        .create_cluster(SHARED, "eu-west-1", "prod", "https://issuer/clusters/prod")
+        .create_cluster(&NewCluster::new(
+            SHARED,
+            "eu-west-1",
+            "prod",
+            "https://issuer/clusters/prod",
+        ))
         .unwrap();
     assert_eq!(store.get_cluster(SHARED, "eu-west-1", "prod").unwrap(), c);
     assert_eq!(
         store
-            .create_cluster(SHARED, "eu-west-1", "prod", "https://issuer")
+            .create_cluster(&NewCluster::new(
+                SHARED,
+                "eu-west-1",
+                "prod",
+                "https://issuer"
+            ))
             .unwrap_err()
             .code(),
         "ResourceInUseException"
     );
     assert_eq!(
         store
-            .create_cluster(SHARED, "eu-west-1", "bad name", "https://issuer")
+            .create_cluster(&NewCluster::new(
+                SHARED,
+                "eu-west-1",
+                "bad name",
+                "https://issuer"
+            ))
             .unwrap_err()
             .code(),
         "InvalidInput"
@@ -1028,6 +1043,79 @@ fn clusters() {
             .code(),
         "ResourceNotFoundException"
     );
+}
+
+#[test]
+fn deleting_a_cluster_deletes_its_associations_and_service_accounts() {
+    let (_dir, store) = seeded();
+    let mut new = NewCluster::new(DEV, "us-east-1", "blue", "http://127.0.0.1:1/id/B");
+    new.role_arn = Some(format!("arn:aws:iam::{DEV}:role/eks"));
+    new.version = Some("1.31".into());
+    new.tags.insert("env".into(), "blue".into());
+    let blue = store.create_cluster(&new).unwrap();
+    assert_eq!(blue.role_arn, new.role_arn);
+    assert_eq!(blue.tags.get("env").map(String::as_str), Some("blue"));
+    let dev = store
+        .get_cluster(DEV, "us-east-1", "development-cluster")
+        .unwrap();
+    let association = |cluster: &twin_state::Cluster| twin_state::NewPodIdentityAssociation {
+        account: DEV.into(),
+        region: "us-east-1".into(),
+        cluster_name: cluster.name.clone(),
+        namespace: "default".into(),
+        service_account: "app".into(),
+        role_arn: format!("arn:aws:iam::{DEV}:role/app"),
+        ..Default::default()
+    };
+    for c in [&blue, &dev] {
+        store
+            .create_pod_identity_association(c, &association(c))
+            .unwrap();
+        store
+            .apply_service_account(c, "default", "app", Default::default(), Default::default())
+            .unwrap();
+    }
+    let deleted = store.delete_cluster(DEV, "us-east-1", "blue").unwrap();
+    assert_eq!(deleted, blue);
+    assert_eq!(
+        code(store.get_cluster(DEV, "us-east-1", "blue").unwrap_err()).0,
+        "ResourceNotFoundException"
+    );
+    assert_eq!(
+        code(store.delete_cluster(DEV, "us-east-1", "blue").unwrap_err()),
+        (
+            "ResourceNotFoundException",
+            404,
+            "No cluster found for name: blue.".into()
+        )
+    );
+    let none = store
+        .list_pod_identity_associations(&blue, None, None, 100, None)
+        .unwrap()
+        .associations;
+    assert!(none.is_empty(), "{none:?}");
+    assert!(store.list_service_accounts(&blue, None).unwrap().is_empty());
+    assert!(store
+        .find_pod_identity_association(&blue, "default", "app")
+        .unwrap()
+        .is_none());
+    // The other cluster keeps its own.
+    assert_eq!(
+        store
+            .list_pod_identity_associations(&dev, None, None, 100, None)
+            .unwrap()
+            .associations
+            .len(),
+        1
+    );
+    assert_eq!(store.list_service_accounts(&dev, None).unwrap().len(), 1);
+    // The name can be used again, for a new cluster.
+    store.create_cluster(&new).unwrap();
+    assert!(store
+        .list_pod_identity_associations(&blue, None, None, 100, None)
+        .unwrap()
+        .associations
+        .is_empty());
 }
 
 fn new_session(role: &twin_state::Role, name: &str, expires_in: Duration) -> NewSession {

@@ -122,7 +122,7 @@ pub use decisions::{
     DecisionEntry, DecisionLog, DecisionRecord, Detail, Outcome, Refusal, RefusalRecord,
     VerdictFilter,
 };
-pub use eks::{EksAuthConfig, EksAuthService, EksService};
+pub use eks::{ClusterLifecycle, EksAuthConfig, EksAuthService, EksService};
 pub use faults::FaultPoint;
 pub use iam_service::IamService;
 pub use idle_body::{BodyIdle, BodyStall};

@@ -588,6 +588,8 @@ async fn malformed_eks_requests_get_rest_json_errors() {
     let one = format!("{create}/{}", a.association_id);
     let role = arn(DEV, PRIMARY);
     let ok_body = format!(r#"{{"namespace":"n","serviceAccount":"s","roleArn":"{role}"}}"#);
+    // Any role of the account serves as a cluster's role here.
+    let cluster_role = arn(DEV, PRIMARY);
     let cases: Vec<(&str, String, String, u16, &str, &str)> = vec![
         (
             "POST",
@@ -725,6 +727,143 @@ async fn malformed_eks_requests_get_rest_json_errors() {
             "UnknownOperationException",
             "/addons",
         ),
+        // CreateCluster and DeleteCluster.
+        (
+            "POST",
+            "/clusters".into(),
+            "{".into(),
+            400,
+            "SerializationException",
+            "JSON",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            "[]".into(),
+            400,
+            "SerializationException",
+            "object",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            format!(r#"{{"roleArn":"{cluster_role}","resourcesVpcConfig":{{}}}}"#),
+            400,
+            "InvalidParameterException",
+            "'name'",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            r#"{"name":"x","resourcesVpcConfig":{}}"#.into(),
+            400,
+            "InvalidParameterException",
+            "'roleArn'",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            format!(r#"{{"name":"x","roleArn":"{cluster_role}"}}"#),
+            400,
+            "InvalidParameterException",
+            "'resourcesVpcConfig'",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            format!(r#"{{"name":"x","roleArn":"{cluster_role}","resourcesVpcConfig":"subnet-1"}}"#),
+            400,
+            "SerializationException",
+            "'resourcesVpcConfig'",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            format!(r#"{{"name":7,"roleArn":"{cluster_role}","resourcesVpcConfig":{{}}}}"#),
+            400,
+            "SerializationException",
+            "'name'",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            format!(r#"{{"name":"-bad name","roleArn":"{cluster_role}","resourcesVpcConfig":{{}}}}"#),
+            400,
+            "InvalidParameterException",
+            "-bad name",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            format!(r#"{{"name":"{CLUSTER}","roleArn":"{cluster_role}","resourcesVpcConfig":{{}}}}"#),
+            409,
+            "ResourceInUseException",
+            CLUSTER,
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            r#"{"name":"x","roleArn":"arn:aws:iam::111111111111:role/nope","resourcesVpcConfig":{}}"#.into(),
+            400,
+            "InvalidParameterException",
+            "does not exist",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            format!(r#"{{"name":"x","roleArn":"{}","resourcesVpcConfig":{{}}}}"#, arn(SHARED, TARGET)),
+            400,
+            "InvalidParameterException",
+            "cluster's account",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            r#"{"name":"x","roleArn":"arn:aws:s3:::pics","resourcesVpcConfig":{}}"#.into(),
+            400,
+            "InvalidParameterException",
+            "not a valid IAM role ARN",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            format!(r#"{{"name":"x","roleArn":"{cluster_role}","resourcesVpcConfig":{{}},"version":"latest"}}"#),
+            400,
+            "InvalidParameterException",
+            "'latest'",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            format!(r#"{{"name":"x","roleArn":"{cluster_role}","resourcesVpcConfig":{{}},"tags":{{"aws:x":"y"}}}}"#),
+            400,
+            "InvalidParameterException",
+            "aws:",
+        ),
+        (
+            "POST",
+            "/clusters".into(),
+            format!(r#"{{"name":"unservable-1","roleArn":"{cluster_role}","resourcesVpcConfig":{{}}}}"#),
+            500,
+            "ServerException",
+            "unservable-1",
+        ),
+        (
+            "DELETE",
+            "/clusters/no-such-cluster".into(),
+            String::new(),
+            404,
+            "ResourceNotFoundException",
+            "no-such-cluster",
+        ),
+        (
+            "DELETE",
+            "/clusters".into(),
+            String::new(),
+            404,
+            "UnknownOperationException",
+            "DELETE",
+        ),
     ];
     for (method, path, body, status, code, words) in cases {
         let req = signed_for(&twin, "eks", method, &path, body.as_bytes());
@@ -737,7 +876,15 @@ async fn malformed_eks_requests_get_rest_json_errors() {
         let message = json["message"].as_str().unwrap_or_default();
         assert!(message.contains(words), "{method} {path}: {message}");
     }
-    // Nothing was created or changed by any of them.
+    // Nothing was created or changed by any of them (the unservable cluster was removed again).
+    let names: Vec<String> = twin
+        .store
+        .list_clusters(DEV, "us-east-1")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, [CLUSTER, OTHER_CLUSTER]);
     let cluster = twin.store.get_cluster(DEV, "us-east-1", CLUSTER).unwrap();
     let page = twin
         .store

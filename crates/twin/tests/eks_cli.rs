@@ -521,3 +521,177 @@ async fn create_pod_identity_association_refuses_bad_input() {
         out.stderr
     );
 }
+
+/// `aws eks create-cluster` (seed 000's blue/green note: a new cluster has a new issuer), the
+/// new cluster's issuer served at once, `list-clusters` showing it, `delete-cluster` taking its
+/// associations and its issuer with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_are_created_with_their_own_issuer_and_deleted() {
+    if !peers_available("awscli") {
+        return;
+    }
+    let twin = start().await;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"eks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    aws(
+        &twin,
+        DEV,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "eks-cluster",
+            "--assume-role-policy-document",
+            trust,
+        ],
+    )
+    .await
+    .expect_ok();
+    let role = arn(DEV, "eks-cluster");
+    let create = |name: &'static str| {
+        let role = role.clone();
+        let twin = &twin;
+        async move {
+            aws(
+                twin,
+                DEV,
+                &[
+                    "eks",
+                    "create-cluster",
+                    "--name",
+                    name,
+                    "--role-arn",
+                    &role,
+                    "--resources-vpc-config",
+                    "subnetIds=subnet-1,subnet-2",
+                    "--kubernetes-version",
+                    "1.31",
+                    "--tags",
+                    "env=green",
+                ],
+            )
+            .await
+        }
+    };
+    let green = create("green").await.expect_ok().json();
+    let cluster = &green["cluster"];
+    assert_eq!(cluster["status"], "ACTIVE", "{green}");
+    assert_eq!(cluster["roleArn"], role.as_str());
+    assert_eq!(cluster["version"], "1.31");
+    assert_eq!(cluster["tags"]["env"], "green");
+    assert_eq!(
+        cluster["arn"],
+        format!("arn:aws:eks:us-east-1:{DEV}:cluster/green")
+    );
+    let issuer = cluster["identity"]["oidc"]["issuer"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(issuer, twin.issuer_url, "a new cluster has a new issuer");
+    let id = issuer.split('/').nth(4).unwrap().to_string();
+    assert!(twin::is_valid_issuer_id(&id), "{issuer}");
+    // Its issuer is served as soon as create-cluster answers.
+    let discovery = format!("/id/{id}/.well-known/openid-configuration");
+    let reply = common::wire::get(twin.addr, &discovery).await;
+    assert_eq!(reply.status.as_u16(), 200, "{issuer}");
+
+    // describe-cluster as seed 000 queries it; list-clusters shows it.
+    let described = aws(
+        &twin,
+        DEV,
+        &[
+            "eks",
+            "describe-cluster",
+            "--name",
+            "green",
+            "--query",
+            "cluster.identity.oidc.issuer",
+            "--output",
+            "text",
+        ],
+    )
+    .await
+    .expect_ok()
+    .text();
+    assert_eq!(described.trim(), issuer);
+    let list = aws(&twin, DEV, &["eks", "list-clusters"]).await.json();
+    assert_eq!(
+        list["clusters"],
+        serde_json::json!([CLUSTER, "green", OTHER_CLUSTER])
+    );
+
+    // The name is taken, in EKS's words.
+    let again = create("green").await;
+    assert!(
+        again.failure().contains("(ResourceInUseException)") && again.failure().contains("green"),
+        "{}",
+        again.stderr
+    );
+
+    // An association in the new cluster goes with it.
+    aws(
+        &twin,
+        DEV,
+        &[
+            "eks",
+            "create-pod-identity-association",
+            "--cluster-name",
+            "green",
+            "--namespace",
+            "default",
+            "--service-account",
+            "app",
+            "--role-arn",
+            &arn(DEV, PRIMARY),
+        ],
+    )
+    .await
+    .expect_ok();
+    let deleted = aws(&twin, DEV, &["eks", "delete-cluster", "--name", "green"])
+        .await
+        .expect_ok()
+        .json();
+    assert_eq!(deleted["cluster"]["status"], "DELETING");
+    assert_eq!(deleted["cluster"]["name"], "green");
+    let gone = aws(&twin, DEV, &["eks", "describe-cluster", "--name", "green"]).await;
+    assert!(
+        gone.failure().contains("(ResourceNotFoundException)")
+            && gone.failure().contains("No cluster found for name: green."),
+        "{}",
+        gone.stderr
+    );
+    assert_eq!(
+        common::wire::get(twin.addr, &discovery)
+            .await
+            .status
+            .as_u16(),
+        404,
+        "a deleted cluster's issuer is no longer served"
+    );
+    let again = aws(&twin, DEV, &["eks", "delete-cluster", "--name", "green"]).await;
+    assert!(
+        again.failure().contains("(ResourceNotFoundException)"),
+        "{}",
+        again.stderr
+    );
+
+    // Created again under the same name, it is another cluster: a new issuer, no association.
+    let blue_again = create("green").await.expect_ok().json();
+    assert_ne!(
+        blue_again["cluster"]["identity"]["oidc"]["issuer"],
+        issuer.as_str()
+    );
+    let associations = aws(
+        &twin,
+        DEV,
+        &[
+            "eks",
+            "list-pod-identity-associations",
+            "--cluster-name",
+            "green",
+        ],
+    )
+    .await
+    .expect_ok()
+    .json();
+    assert_eq!(associations["associations"], serde_json::json!([]));
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::SignatureLocation;
-use common::wire::{send, Reply, Signer};
+use common::wire::{get, send, Signer};
 use http::StatusCode;
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -71,14 +71,6 @@ async fn start(server: TwinServer) -> Running {
         stop: Some(stop),
         task,
     }
-}
-
-async fn get(addr: SocketAddr, path_and_query: &str) -> Reply {
-    let req = http::Request::get(path_and_query)
-        .header("host", addr.to_string())
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    send(addr, req).await
 }
 
 /// A request signed by `aws-sigv4`, the real SDK signer, for `service`, with the test key.

@@ -185,6 +185,27 @@ pub fn paginate_indexed<T>(items: Vec<T>, paging: &Paging) -> Result<Page<T>> {
     Ok(paginate(keyed, max))
 }
 
+/// Removes the entries of a two-part-key table whose first part is `first` (a deleted
+/// cluster's associations and service accounts); answers how many.
+pub(crate) fn remove_by_first<V: redb::Value + 'static>(
+    table: &mut redb::Table<'_, K2, V>,
+    first: &str,
+) -> Result<usize> {
+    let mut keys = Vec::new();
+    for entry in table.range((first, "")..)? {
+        let (k, _) = entry?;
+        let (arn, second) = k.value();
+        if arn != first {
+            break;
+        }
+        keys.push(second.to_string());
+    }
+    for key in &keys {
+        table.remove((first, key.as_str()))?;
+    }
+    Ok(keys.len())
+}
+
 /// The tables of one write transaction, opened together so operations can use any of them.
 pub(crate) struct Tx<'t> {
     pub(crate) accounts: Table<'t, K1, Bytes>,

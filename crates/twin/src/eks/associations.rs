@@ -68,7 +68,7 @@ fn role_account(field: &str, arn: &str) -> Result<(String, String), AwsError> {
     }
 }
 
-fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+pub(super) fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
     if tags.len() > MAX_TAGS {
         return Err(invalid(format!(
             "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to {MAX_TAGS}"

@@ -4,8 +4,10 @@
 //!
 //! | route | action | authorized as |
 //! | --- | --- | --- |
+//! | `POST /clusters` | `CreateCluster` (see [`ClusterLifecycle`]) | `eks:CreateCluster` on the cluster, `iam:PassRole` on its role (`iam:PassedToService` = `eks.amazonaws.com`) |
 //! | `GET /clusters` | `ListClusters` (`maxResults` 1–100, `nextToken`) | `eks:ListClusters` on `arn:aws:eks:REGION:ACCOUNT:cluster/*` |
 //! | `GET /clusters/{name}` | `DescribeCluster` | `eks:DescribeCluster` on the cluster |
+//! | `DELETE /clusters/{name}` | `DeleteCluster` (with its associations) | `eks:DeleteCluster` on the cluster |
 //! | `POST /clusters/{name}/pod-identity-associations` | `CreatePodIdentityAssociation` | `eks:CreatePodIdentityAssociation` on the cluster, `iam:PassRole` on the role (`iam:PassedToService` = `pods.eks.amazonaws.com`) |
 //! | `GET /clusters/{name}/pod-identity-associations` | `ListPodIdentityAssociations` (`namespace`, `serviceAccount`, `maxResults` 1–100, `nextToken`) | `eks:ListPodIdentityAssociations` on the cluster |
 //! | `GET …/pod-identity-associations/{id}` | `DescribePodIdentityAssociation` | on the association's ARN |
@@ -41,12 +43,13 @@
 
 mod associations;
 mod auth;
+mod clusters;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use awswire::{json_response, AwsError, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use twin_state::{Cluster, StateError, Store};
 
 use crate::auth::AuthenticatedCaller;
@@ -59,6 +62,9 @@ use crate::state_auth::StoreAuthenticator;
 use crate::Response;
 
 pub use auth::{EksAuthConfig, EksAuthService};
+pub use clusters::ClusterLifecycle;
+
+use clusters::ClusterEvent;
 
 /// The service principal EKS Pod Identity assumes roles as, and the audience of its tokens.
 pub const POD_IDENTITY_PRINCIPAL: &str = "pods.eks.amazonaws.com";
@@ -75,6 +81,8 @@ struct Inner {
     store: Arc<Store>,
     auth: StoreAuthenticator,
     authz: Authorizer,
+    /// Serves created clusters' issuers; without it `CreateCluster` is refused.
+    clusters: Option<Arc<dyn ClusterLifecycle>>,
 }
 
 impl EksService {
@@ -86,8 +94,22 @@ impl EksService {
                 auth: StoreAuthenticator::new(Arc::clone(&store)),
                 authz: Authorizer::new(Arc::clone(&store), decisions),
                 store,
+                clusters: None,
             }),
         }
+    }
+
+    /// EKS that creates and deletes clusters, `lifecycle` serving their issuers.
+    pub fn with_cluster_lifecycle(
+        store: Arc<Store>,
+        decisions: DecisionLog,
+        lifecycle: Arc<dyn ClusterLifecycle>,
+    ) -> Self {
+        let mut eks = Self::new(store, decisions);
+        if let Some(inner) = Arc::get_mut(&mut eks.inner) {
+            inner.clusters = Some(lifecycle);
+        }
+        eks
     }
 }
 
@@ -110,7 +132,12 @@ impl AwsService for EksService {
             let request_id = req.request_id.clone();
             let route = Route::of(&req);
             let action = route.as_ref().map_or("unknown", Route::action);
-            let result = blocking(move || inner.serve(&req, route)).await;
+            let serving = Arc::clone(&inner);
+            let result = match blocking(move || serving.serve(&req, route)).await {
+                Ok((wire, None)) => Ok(wire),
+                Ok((wire, Some(event))) => inner.after(event).await.map(|()| wire),
+                Err(e) => Err(e),
+            };
             let wire = result.unwrap_or_else(|e| eks_error(e).to_rest_json_response(&request_id));
             answered(action, wire)
         })
@@ -120,8 +147,10 @@ impl AwsService for EksService {
 /// An EKS request's operation and path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
+    CreateCluster,
     ListClusters,
     DescribeCluster(String),
+    DeleteCluster(String),
     CreateAssociation(String),
     ListAssociations(String),
     DescribeAssociation(String, String),
@@ -135,8 +164,10 @@ impl Route {
         let method = &req.method;
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let route = match (method.as_str(), segs.as_slice()) {
+            ("POST", ["clusters"]) => Route::CreateCluster,
             ("GET", ["clusters"]) => Route::ListClusters,
             ("GET", ["clusters", name]) => Route::DescribeCluster((*name).to_owned()),
+            ("DELETE", ["clusters", name]) => Route::DeleteCluster((*name).to_owned()),
             ("POST", ["clusters", name, "pod-identity-associations"]) => {
                 Route::CreateAssociation((*name).to_owned())
             }
@@ -159,8 +190,10 @@ impl Route {
 
     fn action(&self) -> &'static str {
         match self {
+            Route::CreateCluster => "CreateCluster",
             Route::ListClusters => "ListClusters",
             Route::DescribeCluster(_) => "DescribeCluster",
+            Route::DeleteCluster(_) => "DeleteCluster",
             Route::CreateAssociation(_) => "CreatePodIdentityAssociation",
             Route::ListAssociations(_) => "ListPodIdentityAssociations",
             Route::DescribeAssociation(..) => "DescribePodIdentityAssociation",
@@ -226,6 +259,11 @@ impl JsonBody {
     }
 
     /// A string member (`null` counts as absent).
+    /// The member `name`, whatever its JSON type (`null` is absent).
+    pub(crate) fn value(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
     pub(crate) fn str(&self, name: &str) -> Result<Option<String>, AwsError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
@@ -287,7 +325,9 @@ pub(crate) fn missing(name: &str) -> AwsError {
 /// failures become `ServerException` (details logged, never sent), STS's `AccessDenied`
 /// becomes `AccessDeniedException`.
 fn eks_error(e: AwsError) -> AwsError {
-    if e.status >= 500 {
+    // A `ServerException` is one this module worded for the caller; other failures may carry
+    // internals, which go to the log only.
+    if e.status >= 500 && e.code != "ServerException" {
         tracing::error!(code = %e.code, message = %e.message, "eks request failed");
         return AwsError::server_exception(UNKNOWN_FAILURE);
     }
@@ -343,7 +383,48 @@ fn query_params(req: &ApiRequest) -> Result<awswire::Params, AwsError> {
 }
 
 impl Inner {
-    fn serve(&self, req: &ApiRequest, route: Option<Route>) -> Result<HttpResponse, AwsError> {
+    /// Tells the lifecycle about a committed cluster change. A created cluster whose issuer
+    /// cannot be served is removed again, and the request fails.
+    async fn after(self: &Arc<Self>, event: ClusterEvent) -> Result<(), AwsError> {
+        let Some(lifecycle) = self.clusters.clone() else {
+            return Ok(());
+        };
+        match event {
+            ClusterEvent::Deleted(cluster) => {
+                lifecycle.deleted(cluster).await;
+                Ok(())
+            }
+            ClusterEvent::Created(cluster) => {
+                let Err(reason) = lifecycle.created(cluster.clone()).await else {
+                    return Ok(());
+                };
+                tracing::error!(cluster = %cluster.arn, %reason, "the new cluster's issuer cannot be served; removing the cluster");
+                let inner = Arc::clone(self);
+                let (account, region, name) = (
+                    cluster.account.clone(),
+                    cluster.region.clone(),
+                    cluster.name.clone(),
+                );
+                let _ = blocking(move || {
+                    inner
+                        .store
+                        .delete_cluster(&account, &region, &name)
+                        .map_err(state_error)
+                })
+                .await;
+                Err(AwsError::server_exception(format!(
+                    "The cluster {} was not created: the twin could not serve its OIDC issuer (its log says why).",
+                    cluster.name
+                )))
+            }
+        }
+    }
+
+    fn serve(
+        &self,
+        req: &ApiRequest,
+        route: Option<Route>,
+    ) -> Result<(HttpResponse, Option<ClusterEvent>), AwsError> {
         let caller = req
             .authenticate(&self.auth, time::OffsetDateTime::now_utc())
             .map_err(|e| AwsError::new(e.code, e.message, e.status.as_u16()))?;
@@ -362,14 +443,20 @@ impl Inner {
             caller,
             account,
         };
+        let changing = |(wire, event)| (wire, Some(event));
+        let plain = |wire| (wire, None);
         match route {
-            Route::ListClusters => call.list_clusters(),
-            Route::DescribeCluster(name) => call.describe_cluster(&name),
-            Route::CreateAssociation(name) => call.create_association(&name),
-            Route::ListAssociations(name) => call.list_associations(&name),
-            Route::DescribeAssociation(name, id) => call.describe_association(&name, &id),
-            Route::UpdateAssociation(name, id) => call.update_association(&name, &id),
-            Route::DeleteAssociation(name, id) => call.delete_association(&name, &id),
+            Route::CreateCluster => call.create_cluster().map(changing),
+            Route::ListClusters => call.list_clusters().map(plain),
+            Route::DescribeCluster(name) => call.describe_cluster(&name).map(plain),
+            Route::DeleteCluster(name) => call.delete_cluster(&name).map(changing),
+            Route::CreateAssociation(name) => call.create_association(&name).map(plain),
+            Route::ListAssociations(name) => call.list_associations(&name).map(plain),
+            Route::DescribeAssociation(name, id) => {
+                call.describe_association(&name, &id).map(plain)
+            }
+            Route::UpdateAssociation(name, id) => call.update_association(&name, &id).map(plain),
+            Route::DeleteAssociation(name, id) => call.delete_association(&name, &id).map(plain),
         }
     }
 }
@@ -426,39 +513,6 @@ impl Call<'_> {
     fn ok(&self, body: &Value) -> Result<HttpResponse, AwsError> {
         Ok(json_response(200, &self.req.request_id, body))
     }
-
-    fn list_clusters(&self) -> Result<HttpResponse, AwsError> {
-        let query = query_params(self.req)?;
-        let max = max_results(&query)?;
-        let resource = cluster_arn(self.region(), &self.account, "*");
-        self.authorize("eks:ListClusters", &resource, &|_| {})?;
-        let names: Vec<String> = self
-            .inner
-            .store
-            .list_clusters(&self.account, self.region())
-            .map_err(state_error)?
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
-        // The token is the name of the first cluster of the next page.
-        let start = match query.get("nextToken") {
-            None => 0,
-            Some(t) => names.iter().position(|n| n == t).ok_or_else(|| {
-                AwsError::invalid_parameter_exception("The nextToken is not valid.")
-            })?,
-        };
-        let page: Vec<&String> = names.iter().skip(start).take(max).collect();
-        let mut body = json!({ "clusters": page });
-        if let Some(next) = names.get(start + max) {
-            body["nextToken"] = json!(next);
-        }
-        self.ok(&body)
-    }
-
-    fn describe_cluster(&self, name: &str) -> Result<HttpResponse, AwsError> {
-        let cluster = self.cluster(name, "eks:DescribeCluster")?;
-        self.ok(&json!({ "cluster": render_cluster(&cluster) }))
-    }
 }
 
 /// `arn:aws:eks:REGION:ACCOUNT:cluster/NAME` (the store gives a cluster the same ARN).
@@ -500,19 +554,6 @@ pub(crate) fn unknown_route(service: &str, req: &ApiRequest) -> AwsError {
         ),
         404,
     )
-}
-
-/// EKS's `Cluster` with what the twin knows about a cluster: no endpoint, network or
-/// certificate data is invented.
-fn render_cluster(cluster: &Cluster) -> Value {
-    json!({
-        "name": cluster.name,
-        "arn": cluster.arn,
-        "createdAt": awswire::epoch_seconds(cluster.created),
-        "identity": { "oidc": { "issuer": cluster.issuer_url } },
-        "status": "ACTIVE",
-        "tags": {},
-    })
 }
 
 #[cfg(test)]

@@ -117,6 +117,15 @@ impl Reply {
     }
 }
 
+/// An unsigned `GET` of `path_and_query` (health, issuers' discovery and keys).
+pub async fn get(addr: SocketAddr, path_and_query: &str) -> Reply {
+    let req = http::Request::get(path_and_query)
+        .header("host", addr.to_string())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    send(addr, req).await
+}
+
 /// Sends `req` on a new connection to `addr` and reads the whole response.
 pub async fn send(addr: SocketAddr, req: http::Request<Full<Bytes>>) -> Reply {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");

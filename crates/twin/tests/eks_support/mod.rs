@@ -10,7 +10,10 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sdk_eksauth::config::{BehaviorVersion, Region};
-use twin::{Authorizer, EksAuthConfig, EksAuthService, EksService, IamService, StoreAuthenticator};
+use twin::{
+    Authorizer, BoxFuture, ClusterLifecycle, EksAuthConfig, EksAuthService, EksService, IamService,
+    IssuerRegistry, StoreAuthenticator,
+};
 use twin_state::{CreateRole, NewPodIdentityAssociation, PodIdentityAssociation, Store};
 
 #[path = "../sts_support/mod.rs"]
@@ -129,6 +132,56 @@ fn seed_pod_identity(store: &Store) {
     );
 }
 
+/// What serves created clusters' issuers in these tests: keys under a temporary directory, the
+/// twin's registry. A cluster whose name starts with `unservable-` fails to be served.
+#[derive(Debug)]
+struct TestClusters {
+    issuers: IssuerRegistry,
+    base_url: String,
+    keys: std::path::PathBuf,
+    next: std::sync::atomic::AtomicU32,
+}
+
+impl ClusterLifecycle for TestClusters {
+    fn new_issuer_url(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        twin::issuer_url(
+            &self.base_url,
+            &twin::derive_issuer_id(&format!("created-{n}")),
+        )
+    }
+
+    fn created(&self, cluster: twin_state::Cluster) -> BoxFuture<'static, Result<(), String>> {
+        let issuers = self.issuers.clone();
+        let keys = self.keys.join(&cluster.name);
+        Box::pin(async move {
+            if cluster.name.starts_with("unservable-") {
+                return Err("no keys for unservable clusters".into());
+            }
+            let id = cluster
+                .issuer_url
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let issuer = oidc::Issuer::load_or_create(oidc::IssuerConfig::new(
+                cluster.issuer_url.clone(),
+                keys,
+            ))
+            .map_err(|e| e.to_string())?;
+            issuers
+                .add(&cluster.arn, &id, Arc::new(issuer))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn deleted(&self, cluster: twin_state::Cluster) -> BoxFuture<'static, ()> {
+        self.issuers.remove_cluster(&cluster.arn);
+        Box::pin(async {})
+    }
+}
+
 pub async fn start() -> EksTwin {
     start_configured(EksAuthConfig::default()).await
 }
@@ -145,10 +198,17 @@ pub async fn start_configured(eks_auth: EksAuthConfig) -> EksTwin {
                 decisions.clone(),
             )))
             .unwrap();
+        let lifecycle = TestClusters {
+            issuers: server.issuers().clone(),
+            base_url: server.base_url().to_string(),
+            keys: keys_dir.path().join("created"),
+            next: Default::default(),
+        };
         server
-            .register(Arc::new(EksService::new(
+            .register(Arc::new(EksService::with_cluster_lifecycle(
                 Arc::clone(store),
                 decisions.clone(),
+                Arc::new(lifecycle),
             )))
             .unwrap();
         server
@@ -165,7 +225,12 @@ pub async fn start_configured(eks_auth: EksAuthConfig) -> EksTwin {
         let id = twin::derive_issuer_id(OTHER_CLUSTER);
         let url = server.issuer_url(&id);
         store
-            .create_cluster(DEV, "us-east-1", OTHER_CLUSTER, &url)
+            .create_cluster(&twin_state::NewCluster::new(
+                DEV,
+                "us-east-1",
+                OTHER_CLUSTER,
+                &url,
+            ))
             .unwrap();
         let keys = keys_dir.path().join(OTHER_CLUSTER);
         let issuer =

@@ -113,3 +113,62 @@ rolechain exec -n default --service-account pics-reader -- bash -c '
   export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
   aws sts get-caller-identity --query Arn --output text
   aws s3api get-object --bucket pics --key indoor-cat.jpg blue-green.jpg --query ContentLength'
+
+# The blue/green update itself: a second cluster, `green`, which has an issuer of its own.
+aws iam create-role --role-name eks-cluster --assume-role-policy-document \
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"eks.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
+aws eks create-cluster --name green --role-arn arn:aws:iam::111111111111:role/eks-cluster \
+  --resources-vpc-config subnetIds=subnet-a,subnet-b --query cluster.status --output text
+aws eks list-clusters --query clusters --output text
+green_issuer=$(aws eks describe-cluster --name green --query cluster.identity.oidc.issuer --output text)
+green_provider=$(echo "$green_issuer" | sed -e 's|^https\{0,1\}://||')
+rolechain cluster associate-oidc-provider --cluster green
+
+# (a) The note's way: only the developer account's role learns the new issuer; the role in
+#     shared_content is not touched.
+aws iam update-assume-role-policy --role-name pics-hop --policy-document "{
+  \"Version\": \"2012-10-17\",
+  \"Statement\": [
+    {\"Effect\": \"Allow\", \"Principal\": {\"Federated\": \"arn:aws:iam::111111111111:oidc-provider/$oidc_provider\"},
+     \"Action\": \"sts:AssumeRoleWithWebIdentity\",
+     \"Condition\": {\"StringEquals\": {\"$oidc_provider:sub\": \"system:serviceaccount:default:pics-reader\"}}},
+    {\"Effect\": \"Allow\", \"Principal\": {\"Federated\": \"arn:aws:iam::111111111111:oidc-provider/$green_provider\"},
+     \"Action\": \"sts:AssumeRoleWithWebIdentity\",
+     \"Condition\": {\"StringEquals\": {\"$green_provider:sub\": \"system:serviceaccount:default:pics-reader\"}}}
+  ]
+}"
+rolechain cluster apply --cluster green -f pics-reader.yaml
+rolechain exec --cluster green -n default --service-account pics-reader -- bash -c '
+  set -euo pipefail
+  creds=$(aws sts assume-role --role-arn "arn:aws:iam::'"$shared_content_account_id"':role/pics-from-developer" \
+    --role-session-name green --query "Credentials.[AccessKeyId,SecretAccessKey,SessionToken]" --output text)
+  read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN <<<"$creds"
+  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+  aws s3api get-object --bucket pics --key indoor-cat.jpg green.jpg --query ContentLength'
+
+# (b) The seed's own procedure for the new cluster: its issuer registered in shared_content,
+#     and the role there trusting both clusters' pods.
+aws iam create-open-id-connect-provider --profile shared_content --url "$green_issuer" --client-id-list sts.amazonaws.com >/dev/null
+aws iam update-assume-role-policy --profile shared_content --role-name s3-read-object --policy-document "{
+  \"Version\": \"2012-10-17\",
+  \"Statement\": [
+    {\"Effect\": \"Allow\", \"Principal\": {\"Federated\": \"arn:aws:iam::$shared_content_account_id:oidc-provider/$oidc_provider\"},
+     \"Action\": \"sts:AssumeRoleWithWebIdentity\",
+     \"Condition\": {\"StringEquals\": {\"$oidc_provider:sub\": \"system:serviceaccount:default:s3-shared-content\"}}},
+    {\"Effect\": \"Allow\", \"Principal\": {\"Federated\": \"arn:aws:iam::$shared_content_account_id:oidc-provider/$green_provider\"},
+     \"Action\": \"sts:AssumeRoleWithWebIdentity\",
+     \"Condition\": {\"StringEquals\": {\"$green_provider:sub\": \"system:serviceaccount:default:s3-shared-content\"}}}
+  ]
+}"
+rolechain cluster apply --cluster green -f s3-shared-content.yaml
+rolechain cluster annotate serviceaccount --cluster green -n default s3-shared-content \
+  eks.amazonaws.com/role-arn=arn:aws:iam::$shared_content_account_id:role/s3-read-object
+rolechain exec --cluster green -n default --service-account s3-shared-content -- bash -c '
+  set -euo pipefail
+  aws sts get-caller-identity --query Arn --output text
+  aws s3api get-object --bucket pics --key indoor-cat.jpg green-irsa.jpg --query ContentLength'
+
+# The old cluster is retired; its issuer goes with it, and green is the one local cluster left.
+aws eks delete-cluster --name development-cluster --query cluster.status --output text
+aws eks list-clusters --query clusters --output text
+rolechain exec -n default --service-account pics-reader -- aws sts get-caller-identity --query Arn --output text

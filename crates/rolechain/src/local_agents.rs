@@ -54,35 +54,12 @@ pub struct LocalAgent {
     pub associations: PathBuf,
 }
 
-/// Starts an agent for each of `clusters`, each stopping when `stop` changes.
-///
-/// # Errors
-///
-/// When an association file cannot be created, a cluster's account has no admin key, or an
-/// agent cannot start (its loopback ports, a bad association file).
-pub async fn start(
-    store: &Store,
-    data_dir: &Path,
-    base_url: &str,
-    clusters: &[IssuerRecord],
-    stop: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Vec<LocalAgent>> {
-    let mut started = Vec::new();
-    for record in clusters {
-        let mut stop = stop.clone();
-        let stopped = async move {
-            let _ = stop.changed().await;
-        };
-        started.push(start_one(store, data_dir, base_url, record, stopped).await?);
-    }
-    Ok(started)
-}
-
 /// Starts the agent of one cluster, which stops when `stop` completes.
 ///
 /// # Errors
 ///
-/// As [`start`].
+/// When the association file cannot be created, the cluster's account has no admin key, or
+/// the agent cannot start (its loopback ports, a bad association file).
 pub async fn start_one(
     store: &Store,
     data_dir: &Path,

@@ -28,7 +28,7 @@ struct Inner {
     base_url: String,
     /// What stops every agent (`up` shutting down); `None` with `--no-agent`.
     agents: Option<watch::Receiver<bool>>,
-    /// The stop switch of each agent started for a created cluster, by cluster ARN.
+    /// The stop switch of each cluster's agent, by cluster ARN.
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
 }
 
@@ -138,8 +138,44 @@ impl LocalClusters {
                     cluster.issuer_url
                 )
             })?;
+        if let Some(started) = self.start_agent(&record).await? {
+            tracing::info!(cluster = %cluster.arn, agent = %started.url, "serving the new cluster's issuer and agent");
+        }
+        Ok(())
+    }
+
+    /// Starts the agents of `records` (the stored clusters `up` serves), or with `--no-agent`
+    /// removes the agent URLs an earlier `up` recorded for them, so `exec` does not ask a dead
+    /// agent.
+    ///
+    /// # Errors
+    ///
+    /// An agent that cannot start ([`crate::local_agents::start_one`]).
+    pub async fn start_agents(
+        &self,
+        records: &[IssuerRecord],
+    ) -> anyhow::Result<Vec<crate::local_agents::LocalAgent>> {
+        let mut started = Vec::new();
+        for record in records {
+            match self.start_agent(record).await? {
+                Some(agent) => started.push(agent),
+                None => {
+                    let dir = local::issuer_dir(&self.inner.data_dir, record);
+                    let _ = std::fs::remove_file(crate::local_agents::agent_file(&dir));
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Starts the agent of one cluster, stopping with `up` or when the cluster is deleted;
+    /// `None` with `--no-agent`.
+    async fn start_agent(
+        &self,
+        record: &IssuerRecord,
+    ) -> anyhow::Result<Option<crate::local_agents::LocalAgent>> {
         let Some(all_stop) = self.inner.agents.clone() else {
-            return Ok(());
+            return Ok(None);
         };
         let (stop_this, this_stop) = watch::channel(false);
         let stopped = async move {
@@ -153,13 +189,12 @@ impl LocalClusters {
             &self.inner.store,
             &self.inner.data_dir,
             &self.inner.base_url,
-            &record,
+            record,
             stopped,
         )
         .await?;
-        tracing::info!(cluster = %cluster.arn, agent = %started.url, "serving the new cluster's issuer and agent");
-        self.running().insert(cluster.arn.clone(), stop_this);
-        Ok(())
+        self.running().insert(record.cluster_arn(), stop_this);
+        Ok(Some(started))
     }
 
     /// What `DeleteCluster` runs once the cluster is removed: its agent stops, its issuer is

@@ -91,29 +91,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         Arc::clone(&store),
         &args.data_dir,
         &base_url,
-        (!args.no_agent).then(|| agents_stop.clone()),
+        (!args.no_agent).then_some(agents_stop),
     );
     let clusters = local_clusters.serve_stored()?;
     let profiles = write_aws_files(&store, &args.data_dir, &base_url)?;
     local::write_endpoint(&args.data_dir, &base_url)?;
     let mut eks_auth = twin::EksAuthConfig::default();
     eks_auth.max_requests_per_second = args.eks_auth_rate_limit;
-    crate::services::register(&mut server, &store, eks_auth, Arc::new(local_clusters))?;
+    crate::services::register(
+        &mut server,
+        &store,
+        eks_auth,
+        Arc::new(local_clusters.clone()),
+    )?;
     server.serve_service_accounts(Arc::clone(&store));
     server.serve_clock(Arc::clone(&store));
-    let agents = if args.no_agent {
-        // What an earlier `up` recorded is gone with it: exec must not ask a dead agent.
-        for record in &clusters {
-            let _ = std::fs::remove_file(crate::local_agents::agent_file(&local::issuer_dir(
-                &args.data_dir,
-                record,
-            )));
-        }
-        Vec::new()
-    } else {
-        crate::local_agents::start(&store, &args.data_dir, &base_url, &clusters, &agents_stop)
-            .await?
-    };
+    let agents = local_clusters.start_agents(&clusters).await?;
 
     print!(
         "{}",

@@ -161,6 +161,30 @@ fn seed_000_cross_account_irsa_and_the_blue_green_chain() {
         text.contains("arn:aws:sts::222222222222:assumed-role/pics-from-developer/blue-green"),
         "{text}"
     );
+    // The second cluster: ACTIVE at once, listed beside the first.
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"ACTIVE"), "{text}");
+    assert!(lines.contains(&"development-cluster\tgreen"), "{text}");
+    // Its pods read the picture both ways: through the developer account's role (whose trust
+    // alone learned the new issuer) and straight through shared_content's provider for it.
+    assert!(
+        text.contains("arn:aws:sts::222222222222:assumed-role/s3-read-object/"),
+        "{text}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| **l == "517").count(),
+        3,
+        "three get-objects' ContentLength: {text}"
+    );
+    // The old cluster retired, green is the one left, and its pods still work.
+    assert!(lines.contains(&"DELETING"), "{text}");
+    assert_eq!(lines.iter().filter(|l| **l == "green").count(), 1, "{text}");
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("arn:aws:sts::111111111111:assumed-role/pics-hop/")),
+        "{text}"
+    );
 }
 
 #[test]

@@ -23,6 +23,10 @@ use serde::{Deserialize, Serialize};
 /// The default `--data-dir`, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = ".rolechain";
 
+/// The cluster of `up`'s examples (`world_examples`): never the one a command means when it
+/// is not named, unless it is the only one.
+pub const EXAMPLES_CLUSTER: &str = "rolechain-examples";
+
 /// What `up` records about a local cluster's issuer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IssuerRecord {
@@ -169,12 +173,15 @@ pub fn find_cluster(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let matching: Vec<&(PathBuf, IssuerRecord)> = all
+    let mut matching: Vec<&(PathBuf, IssuerRecord)> = all
         .iter()
         .filter(|(_, r)| {
             cluster.is_none_or(|c| c == r.cluster) && account.is_none_or(|a| a == r.account)
         })
         .collect();
+    if cluster.is_none() && matching.len() > 1 {
+        matching.retain(|(_, r)| r.cluster != EXAMPLES_CLUSTER);
+    }
     match (matching.as_slice(), cluster) {
         ([one], _) => Ok((*one).clone()),
         ([], Some(name)) => bail!(

@@ -19,6 +19,7 @@ mod service_accounts;
 mod services;
 mod twin_api;
 mod up;
+mod world_examples;
 
 /// mimalloc, not the system allocator: under the twin's STS load glibc's malloc and free were
 /// ~14% of server CPU, partly waiting on arena locks; the binary's servers allocate per request

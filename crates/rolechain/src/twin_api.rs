@@ -72,6 +72,29 @@ impl TwinApi {
         let req = req
             .body(Full::new(bytes))
             .with_context(|| format!("{url} is not a valid URL"))?;
+        let (status, bytes) = self.send(req).await?;
+        let body = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(_) if status == StatusCode::NOT_FOUND => bail!(
+                "the twin at {} (from {}) does not serve {path_and_query}: is it an older `rolechain up`?",
+                self.base,
+                self.from
+            ),
+            Err(e) => bail!("{url} answered {status} with a body that is not JSON: {e}"),
+        };
+        Ok(Answer { status, body })
+    }
+
+    /// Sends `req` (an absolute URL, on loopback: the twin or `up`'s agent) and reads the
+    /// answer whole, with the timeouts and size cap of every call.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be reached, times out, or answers more than the cap.
+    pub async fn send(
+        &self,
+        req: http::Request<Full<Bytes>>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         let unreachable = || {
             format!(
                 "asking the twin at {}, from {} (is `rolechain up` running there? see --data-dir)",
@@ -93,16 +116,11 @@ impl TwinApi {
         .with_context(unreachable)?
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(unreachable)?;
-        let bytes = collected.to_bytes();
-        let body = match serde_json::from_slice(&bytes) {
-            Ok(v) => v,
-            Err(_) if status == StatusCode::NOT_FOUND => bail!(
-                "the twin at {} (from {}) does not serve {path_and_query}: is it an older `rolechain up`?",
-                self.base,
-                self.from
-            ),
-            Err(e) => bail!("{url} answered {status} with a body that is not JSON: {e}"),
-        };
-        Ok(Answer { status, body })
+        Ok((status, collected.to_bytes()))
+    }
+
+    /// The twin's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 }

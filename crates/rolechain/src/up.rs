@@ -41,6 +41,10 @@ pub struct UpArgs {
     /// Do not run a node agent on loopback for each local cluster.
     #[arg(long)]
     pub no_agent: bool,
+    /// Seed a new data directory without the examples (the `rolechain-examples` cluster, its
+    /// providers, `example-…` roles and service accounts). A `--world` file has none anyway.
+    #[arg(long)]
+    pub no_examples: bool,
 }
 
 /// `--public-url`: an `http://` or `https://` URL with a host.
@@ -84,6 +88,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }),
     };
     let seeded = store.seed_if_empty(&world)?;
+    if seeded && args.world.is_none() && !args.no_examples {
+        if let Err(e) = crate::world_examples::seed(&store, &args.data_dir, &base_url) {
+            eprintln!("rolechain up: the examples were not seeded: {e:#}");
+        }
+    }
     // The agents start before the twin serves; they load the issuers' keys once it does.
     let (stop_agents, agents_stop) = tokio::sync::watch::channel(false);
     let local_clusters = LocalClusters::new(
@@ -120,6 +129,27 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             &agents,
         )
     );
+    // The examples' chains are checked through the twin once it serves (its listener is
+    // bound: the requests wait for it).
+    let examples_agent = agents
+        .iter()
+        .find(|a| a.cluster == crate::world_examples::CLUSTER)
+        .map(|a| a.url.clone());
+    let checking = Arc::clone(&store);
+    let (data_dir, checked_url) = (args.data_dir.clone(), base_url.clone());
+    tokio::spawn(async move {
+        let lines = crate::world_examples::check(
+            &checking,
+            &data_dir,
+            &checked_url,
+            examples_agent.as_deref(),
+        )
+        .await;
+        if let Some(lines) = lines {
+            print!("{lines}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        }
+    });
     server
         .serve(async move {
             shutdown_signal().await;

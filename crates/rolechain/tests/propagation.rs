@@ -115,7 +115,11 @@ fn up_shows_iam_changes_to_sts_only_after_the_delay() {
 #[test]
 fn up_throttles_eks_auth_beyond_the_rate_limit() {
     let dir = TempDir::new("eks-auth-rate");
-    let up = Up::start(&dir.path().join("data"), &["--eks-auth-rate-limit", "1"]);
+    // No examples: their start-up check would spend this second's EKS Auth call.
+    let up = Up::start(
+        &dir.path().join("data"),
+        &["--eks-auth-rate-limit", "1", "--no-examples"],
+    );
     let Some(python) = python() else {
         return;
     };

@@ -329,9 +329,22 @@ fn associate_oidc_provider_is_idempotent_in_either_account() {
         return;
     };
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    let arns = listed["OpenIDConnectProviderList"].as_array().unwrap();
+    // Beside the examples' provider (the rolechain-examples cluster's issuer), one for the
+    // cluster's.
+    let issuer_id = first
+        .split("/id/")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap();
+    let arns: Vec<&str> = listed["OpenIDConnectProviderList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["Arn"].as_str())
+        .filter(|a| a.ends_with(issuer_id))
+        .collect();
     assert_eq!(arns.len(), 1, "{listed}");
-    let arn = arns[0]["Arn"].as_str().unwrap();
+    let arn = arns[0];
     let got = ok_json(up.aws(
         Some("developer"),
         &[

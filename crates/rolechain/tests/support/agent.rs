@@ -303,13 +303,13 @@ pub fn metric(page: &str, sample: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The twin's count of STS `action` answered 200.
+/// The twin's count of STS `action` answered 200 since `up` started (after its example
+/// checks).
 pub fn sts_calls(up: &Up, action: &str) -> f64 {
     let page = super::http_get(up.addr(), "/_rolechain/metrics");
-    metric(
-        &page,
-        &format!(r#"rolechain_twin_requests_total{{service="sts",action="{action}",code="200"}}"#),
-    )
+    let sample =
+        format!(r#"rolechain_twin_requests_total{{service="sts",action="{action}",code="200"}}"#);
+    metric(&page, &sample) - metric(&up.baseline_metrics, &sample)
 }
 
 /// Runs `python -c SCRIPT` as a pod whose SDK finds credentials through the agent: the

@@ -68,6 +68,10 @@ pub struct Up {
     pub data_dir: PathBuf,
     /// What `up` printed after its first line.
     pub banner: Vec<String>,
+    /// Everything `up` printed after the banner, as it arrives.
+    pub later: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The twin's metrics once `up` had checked its examples: what tests count from.
+    pub baseline_metrics: String,
 }
 
 impl Up {
@@ -119,15 +123,49 @@ impl Up {
         assert!(base_url.starts_with("http://"), "{first}");
         let banner: Vec<String> = lines.by_ref().take(8).map_while(Result::ok).collect();
         // Keep draining stdout so `up` never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let later = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = std::sync::Arc::clone(&later);
+        std::thread::spawn(move || {
+            for line in lines.by_ref().map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
         let up = Up {
             child,
             base_url,
             data_dir: data_dir.to_path_buf(),
             banner,
+            later,
+            baseline_metrics: String::new(),
         };
+        let mut up = up;
         up.wait_healthy();
+        // The examples' checks make STS, EKS Auth and S3 calls of their own: let them finish,
+        // and count what a test does from there.
+        if up
+            .banner
+            .iter()
+            .any(|l| l.contains("cluster rolechain-examples"))
+        {
+            up.output_until("Try one as its pod:");
+        }
+        up.baseline_metrics = try_http_get(up.addr(), "/_rolechain/metrics").unwrap_or_default();
         up
+    }
+
+    /// What `up` printed after the banner, once a line contains `until` (panics after 60 s).
+    pub fn output_until(&self, until: &str) -> Vec<String> {
+        for _ in 0..600 {
+            let lines = self.later.lock().unwrap().clone();
+            if lines.iter().any(|l| l.contains(until)) {
+                return lines;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "rolechain up never printed {until:?}: {:?}",
+            self.later.lock().unwrap()
+        );
     }
 
     pub fn addr(&self) -> &str {

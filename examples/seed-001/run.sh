@@ -89,3 +89,48 @@ for _ in range(3):
 print("3 reads on", len(keys), "sessions of", session.client("sts").get_caller_identity()["Arn"])
 APP
 rolechain exec -n default --service-account python-app -- python3 refreshing.py
+
+# The rolechain way: no credential code in the app at all. rolechain's node agent serves the
+# chain (the IRSA role, then the other account's) from nothing but the pod's token, shares it
+# and renews it ahead of expiry; botocore's container provider, the SDK's default, asks the
+# agent again as its credentials near their end. `--max-lifetime 4s` rehearses an hour of
+# renewals in seconds: the agent treats (and hands out) each set as expiring 4 s after it
+# fetched it.
+aws iam add-client-id-to-open-id-connect-provider \
+  --open-id-connect-provider-arn "arn:aws:iam::111111111111:oidc-provider/$oidc_provider" \
+  --client-id pods.eks.amazonaws.com
+cat >associations.yaml <<YAML
+associations:
+  - namespace: default
+    serviceAccount: python-app
+    roleArn: arn:aws:iam::111111111111:role/python-app
+    targetRoleArns:
+      - arn: arn:aws:iam::222222222222:role/pics-reader
+    sessionTags: none
+YAML
+endpoint=$(aws configure get endpoint_url)
+rolechain agent --cluster development-cluster --issuer "$issuer" --associations associations.yaml \
+  --endpoint-url "$endpoint" --region us-east-1 --max-lifetime 4s --refresh-interval 1s \
+  --bind 127.0.0.1:0 --probe-bind 127.0.0.1:0 --metrics-bind 127.0.0.1:0 > agent.out 2> agent.log &
+agent=$!
+trap 'kill $agent 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  grep -q "credentials at" agent.out 2>/dev/null && break
+  sleep 0.1
+done
+agent_url=$(grep -o 'http://[^ ]*/v1/credentials' agent.out)
+cat >no-credential-code.py <<'APP'
+import time
+import boto3
+
+session = boto3.Session()        # the default chain: here, the agent's two variables
+s3 = session.client("s3")
+keys = set()
+for _ in range(8):
+    s3.get_object(Bucket="pics", Key="indoor-cat.jpg")
+    keys.add(session.get_credentials().get_frozen_credentials().access_key)
+    time.sleep(1)
+who = session.client("sts").get_caller_identity()["Arn"]
+print("8 reads over 8 s on", len(keys), "sets of credentials of", who)
+APP
+rolechain exec -n default --service-account python-app --agent "$agent_url" -- python3 no-credential-code.py

@@ -45,6 +45,10 @@ pub struct CacheConfig {
     pub stale_margin: Duration,
     /// How long a request waits for upstream before it is answered with an error. Default 10 s.
     pub fetch_timeout: Duration,
+    /// A rehearsal knob: credentials are treated, and handed out, as expiring at most this
+    /// long after they were fetched, so renewals (and the SDKs' own refreshes) happen within
+    /// seconds instead of an hour. STS's sessions stay as long as they are. Default: off.
+    pub max_lifetime: Option<Duration>,
 }
 
 impl Default for CacheConfig {
@@ -58,6 +62,7 @@ impl Default for CacheConfig {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             stale_margin: Duration::from_secs(60),
+            max_lifetime: None,
             fetch_timeout: Duration::from_secs(10),
         }
     }
@@ -557,7 +562,10 @@ impl CredentialCache {
         outcome
     }
 
-    fn serve(&self, credentials: Credentials, now: SystemTime) -> Served {
+    fn serve(&self, mut credentials: Credentials, now: SystemTime) -> Served {
+        if let Some(max) = self.config.max_lifetime {
+            credentials.expiration = credentials.expiration.min(now + max);
+        }
         let lifetime = until(now, credentials.expiration);
         let floor = self.config.min_remaining.min(lifetime / 2);
         Served {

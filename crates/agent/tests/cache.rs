@@ -304,6 +304,50 @@ async fn handed_out_credentials_always_have_fifteen_minutes_left_and_renewal_is_
 }
 
 #[tokio::test]
+async fn max_lifetime_rehearses_renewal_within_seconds() {
+    let f = fixture(CacheConfig {
+        max_lifetime: Some(Duration::from_secs(4)),
+        ..CacheConfig::default()
+    });
+    let chain = chain(&[SECOND], SessionTags::ServiceAccount, Some(3600));
+    let claims = f.claims("reader", "pod-0", Duration::from_secs(3600));
+    let first = f.get(&chain, &claims).await.expect("credentials");
+    // Handed out as the knob says, in the wire body too: the pod's SDK refreshes as soon.
+    assert_eq!(f.left(&first), Duration::from_secs(4));
+    let wire: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+    let expiration = wire["Expiration"].as_str().unwrap();
+    assert_eq!(
+        time::OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp(),
+        1_800_000_004,
+        "{wire}"
+    );
+    let mut keys = std::collections::BTreeSet::from([first.credentials.access_key_id.clone()]);
+    for _ in 0..10 {
+        f.clock.advance(Duration::from_secs(1));
+        f.cache.refresh_pass().await;
+        let served = f.get(&chain, &claims).await.expect("credentials");
+        // Never handed out with less than half the rehearsed lifetime left.
+        assert!(
+            f.left(&served) >= Duration::from_secs(2),
+            "{:?}",
+            f.left(&served)
+        );
+        keys.insert(served.credentials.access_key_id.clone());
+    }
+    assert!(
+        keys.len() >= 4,
+        "{} sets of credentials in 10 s",
+        keys.len()
+    );
+    assert_eq!(
+        f.upstream.count(Operation::AssumeRoleWithWebIdentity),
+        keys.len()
+    );
+}
+
+#[tokio::test]
 async fn the_chain_is_made_as_sts_wants_it() {
     let f = fixture(CacheConfig::default());
     let chain = chain(&[SECOND, THIRD], SessionTags::Pod, Some(3600));

@@ -99,6 +99,23 @@ pub struct AgentArgs {
     /// Entries nobody asked for within this long stop being renewed and are dropped.
     #[arg(long, value_name = "DURATION", default_value = "50m", value_parser = parse_delay)]
     pub idle_timeout: Duration,
+    /// Credentials are handed out only with at least this much lifetime left, and renewed
+    /// before that (botocore renews container credentials 15 minutes before expiry, other SDKs
+    /// 5 minutes).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_delay)]
+    pub refresh_lead: Duration,
+    /// Renew up to this much earlier still, at random, so entries fetched together do not all
+    /// renew together.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_delay)]
+    pub refresh_jitter: Duration,
+    /// How often the renewer looks for entries due.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_delay)]
+    pub refresh_interval: Duration,
+    /// Rehearsal: treat and hand out credentials as expiring at most this long after they are
+    /// fetched (e.g. 4s), so renewals and the SDKs' refreshes happen within seconds. Off by
+    /// default; STS's sessions are not shortened.
+    #[arg(long, value_name = "DURATION", value_parser = parse_delay)]
+    pub max_lifetime: Option<Duration>,
 }
 
 /// Runs the agent until SIGTERM or Ctrl-C.
@@ -118,6 +135,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     options.request_rate = (args.max_requests_per_second, 1000);
     options.cache.max_entries = args.max_cache_entries;
     options.cache.idle_ttl = args.idle_timeout;
+    options.cache.refresh_lead = args.refresh_lead;
+    options.cache.refresh_jitter = args.refresh_jitter;
+    options.refresh_interval = args.refresh_interval;
+    options.cache.max_lifetime = args.max_lifetime.filter(|d| !d.is_zero());
     options.cache.fetch_timeout = args.request_timeout;
     options.clock_skew = args.clock_skew;
     options.reload_interval = args.reload_interval;

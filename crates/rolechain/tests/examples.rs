@@ -209,6 +209,21 @@ fn seed_001_entrypoint_and_refreshing_credentials() {
         ),
         "{text}"
     );
+    // The rolechain way: no refresh code, the agent's chain renewed under a running app.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("8 reads over 8 s on"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let sets: usize = line
+        .split_whitespace()
+        .nth(6)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(sets >= 3, "at least two renewals under the app: {line}");
+    assert!(
+        line.ends_with("of arn:aws:sts::222222222222:assumed-role/pics-reader/default.python-app"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -9,6 +9,12 @@
 set -euo pipefail
 rolechain() { if [ -n "${ROLECHAIN:-}" ]; then "$ROLECHAIN" "$@"; else cargo run --quiet --release -- "$@"; fi; }
 
+# The seed's deployment-order pitfall first: account B's trust policy cannot name the primary
+# role before it exists (IAM refuses the principal).
+aws iam create-role --profile shared_content --role-name s3-reader-target-role --assume-role-policy-document \
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/eks-pod-identity-primary-role"},"Action":"sts:AssumeRole"}]}' \
+  2>&1 >/dev/null || echo "refused: create the primary role first, as the seed says"
+
 # Step 1, account A: the primary role, trusting the EKS Pod Identity service with both
 # actions (first, as in the seed: account B's trust policy names it, and IAM refuses a
 # principal that does not exist).
@@ -81,3 +87,6 @@ SA
 rolechain cluster apply -f no-tagsession-sa.yaml
 rolechain exec -n my-app-namespace --service-account no-tagsession-sa -- aws sts get-caller-identity 2>&1 \
   || echo "refused, as the seed warns"
+# What rolechain says about it: the link that breaks, and the change that fixes it.
+rolechain explain pod -n my-app-namespace --service-account no-tagsession-sa \
+  --action s3:ListBucket --resource "arn:aws:s3:::$bucket" || true

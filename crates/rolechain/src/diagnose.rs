@@ -136,8 +136,21 @@ pub fn explain_pod(args: &PodArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // As every command that means one cluster: `up`'s examples are not the default.
+    let cluster = args.cluster.clone().or_else(|| {
+        let others: Vec<&str> = snap
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| *n != crate::local::EXAMPLES_CLUSTER)
+            .collect();
+        match others.as_slice() {
+            [one] if others.len() < snap.clusters.len() => Some((*one).to_string()),
+            _ => None,
+        }
+    });
     let query = explain::PodQuery {
-        cluster: args.cluster.clone(),
+        cluster,
         namespace: args.namespace.clone(),
         service_account: args.service_account.clone(),
         action: Some(args.action.clone()),

@@ -20,8 +20,13 @@ fn repository() -> &'static Path {
 
 /// Runs `examples/NAME/run.sh` in an empty directory; its output, or `None` without the CLI.
 fn run_example(name: &str) -> Option<std::process::Output> {
+    run_example_against(name, &[])
+}
+
+/// [`run_example`] against `rolechain up UP_ARGS`.
+fn run_example_against(name: &str, up_args: &[&str]) -> Option<std::process::Output> {
     let dir = TempDir::new(&format!("example-{name}"));
-    let up = Up::start(&dir.path().join("data"), &[]);
+    let up = Up::start(&dir.path().join("data"), up_args);
     // The interpreter's own path: the wrappers below put a `python3` first on PATH, so a bare
     // `python3` in them would run themselves.
     let python = python()?;
@@ -271,4 +276,38 @@ fn seed_004_pod_identity_with_a_target_role() {
         "{text}"
     );
     assert!(text.contains("refused, as the seed warns"), "{text}");
+    // The deployment-order pitfall, in IAM's words.
+    assert!(
+        text.contains("Invalid principal in policy")
+            && text.contains("refused: create the primary role first, as the seed says"),
+        "{text}"
+    );
+    // explain pod names the broken link and its fix.
+    assert!(text.contains("sts:TagSession"), "{text}");
+    let explained = &text[text.find("refused, as the seed warns").unwrap()..];
+    assert!(
+        explained.contains("✗") && explained.contains("pods.eks.amazonaws.com"),
+        "{explained}\n{}",
+        stderr(&out)
+    );
+}
+
+/// Seed 004's eventual-consistency pitfall: with IAM changes reaching STS 4 s late, the test
+/// pod's first attempt fails and a retry succeeds, as the seed's retry loop expects.
+#[test]
+fn seed_004_retries_through_iam_propagation() {
+    let Some(out) = run_example_against("seed-004", &["--iam-propagation-delay", "4s"]) else {
+        return;
+    };
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    let loop_output = &text[..text.find("data.txt").unwrap_or_else(|| panic!("{text}"))];
+    assert!(
+        loop_output.contains("--- Command failed. Retrying in 1 second... ---"),
+        "the first attempt fails before IAM has propagated: {text}"
+    );
+    assert!(
+        !text.contains("Command failed after 5 attempts"),
+        "a retry succeeds: {text}"
+    );
 }

@@ -57,6 +57,10 @@ pub struct ExecArgs {
     /// container credentials from it, as the webhook prefers them to IRSA.
     #[arg(long, value_name = "URL", env = "ROLECHAIN_AGENT")]
     pub agent: Option<String>,
+    /// Re-mint the pod's token this often (default: at 80% of its lifetime, as kubelet does);
+    /// `1s` rehearses a long-running pod's token rotations in seconds.
+    #[arg(long, value_name = "DURATION", value_parser = crate::up::parse_delay)]
+    pub token_refresh: Option<Duration>,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -107,9 +111,16 @@ fn write_token(issuer: &oidc::Issuer, token: &Token) -> anyhow::Result<()> {
 
 /// Re-mints the token at 80 % of its lifetime until `stop`, as kubelet refreshes projected
 /// tokens.
-fn keep_fresh(issuer: Arc<oidc::Issuer>, token: Token, stop: Arc<AtomicBool>) {
+fn keep_fresh(
+    issuer: Arc<oidc::Issuer>,
+    token: Token,
+    every: Option<Duration>,
+    stop: Arc<AtomicBool>,
+) {
     std::thread::spawn(move || {
-        let every = token.lifetime.mul_f64(0.8).max(Duration::from_secs(1));
+        let every = every
+            .unwrap_or_else(|| token.lifetime.mul_f64(0.8))
+            .max(Duration::from_secs(1));
         let tick = Duration::from_millis(200);
         let mut waited = Duration::ZERO;
         while !stop.load(Ordering::SeqCst) {
@@ -267,7 +278,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
                 value.clone_from(&local_path);
             }
         }
-        keep_fresh(issuer, token, Arc::clone(&stop));
+        keep_fresh(issuer, token, args.token_refresh, Arc::clone(&stop));
     }
     if let Some(uri) = env.get_mut("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
         let Some(agent) = &agent_url else {

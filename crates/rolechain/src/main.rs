@@ -37,7 +37,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the offline AWS twin (IAM, STS, EKS, EKS Auth, S3, OIDC issuers, the local clusters' service accounts) and a node agent per local cluster, seeded with the default world from the seeds.
+    /// Serve the offline AWS twin (IAM, STS, EKS, EKS Auth, S3, OIDC issuers, the local clusters' service accounts) and a node agent per local cluster, seeded with the default world from the seeds and one example chain per seed, each checked at start.
     Up(up::UpArgs),
     /// Show the running twin's clock, or move it forward (`clock advance 55m`) to watch credentials expire and refresh.
     Clock(clock::ClockArgs),

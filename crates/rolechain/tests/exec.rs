@@ -155,6 +155,37 @@ fn the_token_is_the_pods_bound_to_its_stored_service_account() {
     );
 }
 
+/// The pod's token is re-minted while the command runs, as kubelet rotates a projected token
+/// (here every second): the file always holds exactly one whole, newer token.
+#[test]
+fn the_token_is_kept_fresh_while_the_command_runs() {
+    let dir = TempDir::new("exec-token-refresh");
+    let (_up, data) = annotated(&dir);
+    let script = r#"f="$AWS_WEB_IDENTITY_TOKEN_FILE"
+first=$(cat "$f"); sleep 3.5; second=$(cat "$f")
+[ "$first" != "$second" ] && echo rotated
+case "$second" in *$'\n'*) echo "a newline" ;; esac
+echo "parts: $(printf %s "$second" | tr -cd . | wc -c)""#;
+    let out = ok(rolechain_in(
+        &data,
+        &[
+            "exec",
+            "--service-account",
+            "my-service-account",
+            "--token-refresh",
+            "1s",
+            "--",
+            "bash",
+            "-c",
+            script,
+        ],
+        &[],
+    ));
+    assert!(out.contains("rotated"), "{out}");
+    assert!(!out.contains("a newline"), "{out}");
+    assert!(out.contains("parts: 2"), "a whole JWT: {out}");
+}
+
 #[test]
 fn a_pod_file_chooses_the_container_and_keeps_what_the_user_set() {
     let dir = TempDir::new("exec-pod");

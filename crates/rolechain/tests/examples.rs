@@ -25,7 +25,43 @@ fn run_example(name: &str) -> Option<std::process::Output> {
 
 /// [`run_example`] against `rolechain up UP_ARGS`.
 fn run_example_against(name: &str, up_args: &[&str]) -> Option<std::process::Output> {
-    let dir = TempDir::new(&format!("example-{name}"));
+    let script = repository().join("examples").join(name).join("run.sh");
+    run_script(&format!("example-{name}"), &script, up_args)
+}
+
+/// The README's code block that starts with `first_line`, as it is.
+fn readme_block(first_line: &str) -> String {
+    let readme = std::fs::read_to_string(repository().join("README.md")).unwrap();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("```") {
+            let block: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| !l.starts_with("```"))
+                .collect();
+            if block.first().is_some_and(|l| l.starts_with(first_line)) {
+                return block.join("\n") + "\n";
+            }
+        }
+    }
+    panic!("README.md has no code block starting with {first_line:?}");
+}
+
+/// Runs the README's block starting with `first_line` literally (`set -e`), as a user who
+/// exported what `up` printed, with `cargo run --release --` running the built binary.
+fn run_readme_block(first_line: &str) -> Option<std::process::Output> {
+    let dir = TempDir::new("readme-block");
+    let script = dir.file(
+        "block.sh",
+        &format!("set -euo pipefail\n{}", readme_block(first_line)),
+    );
+    run_script("readme", Path::new(&script), &[])
+}
+
+/// Runs `script` with bash in an empty directory against a fresh `rolechain up UP_ARGS`; its
+/// output, or `None` without the CLI.
+fn run_script(name: &str, script: &Path, up_args: &[&str]) -> Option<std::process::Output> {
+    let dir = TempDir::new(name);
     let up = Up::start(&dir.path().join("data"), up_args);
     // The interpreter's own path: the wrappers below put a `python3` first on PATH, so a bare
     // `python3` in them would run themselves.
@@ -47,18 +83,29 @@ fn run_example_against(name: &str, up_args: &[&str]) -> Option<std::process::Out
     // `python3` as the seeds' apps have it: the pinned Python, with boto3.
     let python3 = bin.join("python3");
     std::fs::write(&python3, format!("#!/bin/sh\nexec \"{python}\" \"$@\"\n")).unwrap();
+    // The README's `cargo run --release -- ARGS` and `rolechain ARGS`: the built binary.
+    let exe = env!("CARGO_BIN_EXE_rolechain");
+    let rolechain = bin.join("rolechain");
+    std::fs::write(&rolechain, format!("#!/bin/sh\nexec \"{exe}\" \"$@\"\n")).unwrap();
+    let cargo = bin.join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\n[ \"$1 $2 $3\" = \"run --release --\" ] || {{ echo \"cargo shim: $*\" >&2; exit 2; }}\nshift 3\nexec \"{exe}\" \"$@\"\n"
+        ),
+    )
+    .unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        for script in [&aws, &python3] {
+        for script in [&aws, &python3, &rolechain, &cargo] {
             std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
     }
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let script = repository().join("examples").join(name).join("run.sh");
     let out = Command::new("bash")
-        .arg(&script)
+        .arg(script)
         .current_dir(&work)
         .env_clear()
         .env(
@@ -310,4 +357,79 @@ fn seed_004_retries_through_iam_propagation() {
         !text.contains("Command failed after 5 attempts"),
         "a retry succeeds: {text}"
     );
+}
+
+/// The README's snippets that stand alone, run as written, each against a fresh twin.
+#[test]
+fn the_readmes_snippets_run_as_written() {
+    let run = |first: &str| {
+        let out = run_readme_block(first)?;
+        Some((out.status.code(), stdout(&out), stderr(&out)))
+    };
+    // A pod's token, redirected: exactly the token.
+    let Some((code, _, err)) = run("cargo run --release -- cluster token") else {
+        return;
+    };
+    assert_eq!(code, Some(0), "{err}");
+    // S3 in both accounts.
+    let (code, out, err) = run("aws s3 ls --profile shared_content").unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("pics"), "{out}");
+    assert!(out.contains("\"Location\": \"/my-bucket\""), "{out}");
+    // Service accounts with kubectl's own YAML, and the OIDC provider eksctl would make.
+    if std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let (code, out, err) = run("kubectl create serviceaccount my-service-account").unwrap();
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(
+            out.contains("serviceaccount/my-service-account created"),
+            "{out}"
+        );
+        assert!(
+            out.contains("serviceaccount/my-service-account annotated"),
+            "{out}"
+        );
+        assert!(
+            out.contains("arn:aws:iam::111111111111:role/my-test-role"),
+            "{out}"
+        );
+        assert!(
+            out.contains("created IAM Open ID Connect provider"),
+            "{out}"
+        );
+    } else {
+        eprintln!("NOTICE: kubectl is not installed: skipping the README's kubectl block");
+        assert!(
+            std::env::var("ROLECHAIN_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "kubectl is required (ROLECHAIN_REQUIRE_PEERS=1)"
+        );
+    }
+    // The plain AWS CLI's way to the same provider.
+    let (code, out, err) = run("issuer=$(aws eks describe-cluster").unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(
+            "\"OpenIDConnectProviderArn\": \"arn:aws:iam::111111111111:oidc-provider/127.0.0.1:"
+        ),
+        "{out}"
+    );
+    // Time passing.
+    let (code, out, err) = run("rolechain clock ").unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("(3300s ahead of real time"), "{out}");
+    // The offline explain: a denial (exit 1) printed as the README shows it.
+    let (code, out, err) = run("cat > trust.json <<'EOF'").unwrap();
+    assert_eq!(code, Some(1), "{out}{err}");
+    let readme = std::fs::read_to_string(repository().join("README.md")).unwrap();
+    let shown = readme_block("DENY (implicit): sts:AssumeRoleWithWebIdentity");
+    for line in shown.lines().filter(|l| *l != "...") {
+        assert!(
+            out.contains(line),
+            "README shows {line:?}; explain printed:\n{out}"
+        );
+    }
+    assert!(readme.contains(&shown));
 }

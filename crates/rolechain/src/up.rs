@@ -268,8 +268,25 @@ fn summary(
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "Each seed, command for command: {} (run one in an empty directory after the exports).",
+        examples_dir()
+    );
     let _ = writeln!(out, "Stop with Ctrl-C.");
     out
+}
+
+/// Where the seeds' scripts are: the checkout this binary was built from when it is still
+/// there, else where they are in the source tree.
+fn examples_dir() -> String {
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    match std::fs::canonicalize(&built_from) {
+        Ok(dir) if dir.join("seed-000/run.sh").is_file() => {
+            format!("{}/seed-000/run.sh … seed-004/run.sh", dir.display())
+        }
+        _ => "examples/seed-000/run.sh … seed-004/run.sh in rolechain's source tree".to_string(),
+    }
 }
 
 /// `~/.aws/cli/cache` when it holds files: credentials the AWS CLI cached from some earlier

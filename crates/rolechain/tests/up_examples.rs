@@ -34,6 +34,17 @@ fn up_checks_each_example_chain_at_start() {
     let up = Up::start(&data, &[]);
     let lines = example_lines(&up);
     assert_eq!(lines.len(), 5, "{lines:#?}");
+    // Where the seeds' scripts are: this checkout's.
+    let all = up.output_until(END);
+    let scripts = all
+        .iter()
+        .find_map(|l| l.strip_prefix("Each seed, command for command: "))
+        .unwrap_or_else(|| panic!("{all:#?}"));
+    let first = scripts.split(' ').next().unwrap();
+    assert!(
+        first.ends_with("/examples/seed-000/run.sh") && std::path::Path::new(first).is_file(),
+        "{scripts}"
+    );
     for (line, expected) in lines.iter().zip([
         "irsa-same-account → role/example-002-irsa → s3://rolechain-examples/hello.txt",
         "irsa-other-account → role/example-000-irsa → s3://pics/indoor-cat.jpg",

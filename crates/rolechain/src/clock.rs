@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
-use http::{Method, StatusCode};
+use http::Method;
 use serde_json::{json, Value};
 
 use crate::local;
@@ -51,17 +50,8 @@ pub async fn run(args: &ClockArgs) -> anyhow::Result<String> {
                 .await?
         }
     };
-    if answer.status != StatusCode::OK {
-        bail!("{}", answer.message());
-    }
-    let field = |name: &str| {
-        answer
-            .body
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let answer = answer.ok()?;
+    let field = |name: &str| answer.text(name);
     let offset = answer
         .body
         .get("offsetSeconds")

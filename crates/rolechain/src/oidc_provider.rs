@@ -5,8 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
-use http::{Method, StatusCode};
+use http::Method;
 use serde_json::{json, Value};
 
 use crate::local;
@@ -52,17 +51,8 @@ pub async fn associate(args: &AssociateArgs) -> anyhow::Result<String> {
         body["account"] = Value::String(account.clone());
     }
     let answer = api.call(Method::POST, &path, Some(&body)).await?;
-    if answer.status != StatusCode::OK {
-        bail!("{}", answer.message());
-    }
-    let field = |name: &str| {
-        answer
-            .body
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let answer = answer.ok()?;
+    let field = |name: &str| answer.text(name);
     let (arn, cluster) = (field("arn"), &record.cluster);
     let audience = &args.audience;
     Ok(match field("outcome").as_str() {

@@ -37,6 +37,27 @@ impl Answer {
             .and_then(Value::as_str)
             .map_or_else(|| self.status.to_string(), str::to_string)
     }
+
+    /// The answer when it is `200 OK`.
+    ///
+    /// # Errors
+    ///
+    /// Any other status, with the twin's message.
+    pub fn ok(self) -> anyhow::Result<Answer> {
+        if self.status != StatusCode::OK {
+            bail!("{}", self.message());
+        }
+        Ok(self)
+    }
+
+    /// The string member `name` of the body (empty when absent).
+    pub fn text(&self, name: &str) -> String {
+        self.body
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }
 }
 
 impl TwinApi {

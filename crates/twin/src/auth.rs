@@ -85,8 +85,10 @@ pub struct AuthenticatedCaller {
     pub principal: iam::Principal,
     /// `GetCallerIdentity`'s `UserId`.
     pub user_id: String,
-    /// The access key id used.
-    pub access_key_id: String,
+    /// The access key id used; `None` for a caller that signed nothing (a service principal
+    /// acting for the twin, as EKS Auth does as `pods.eks.amazonaws.com`, or an anonymous S3
+    /// caller).
+    pub access_key_id: Option<String>,
     /// True when the body is not covered by the signature (S3 unsigned payloads, presigned
     /// URLs): do not trust it as signed.
     pub unsigned_payload: bool,
@@ -204,7 +206,7 @@ impl ApiRequest {
         Ok(AuthenticatedCaller {
             principal: key.principal,
             user_id: key.user_id,
-            access_key_id: signed.access_key_id().to_string(),
+            access_key_id: Some(signed.access_key_id().to_string()),
             unsigned_payload: verified.unsigned_payload,
         })
     }
@@ -217,8 +219,8 @@ impl ApiRequest {
             &error.code,
             &error.message,
             &self.request_id,
-            Shape::for_service(&self.scope.service),
-            &self.scope.service,
+            Shape::for_service(self.service()),
+            self.service(),
         )
     }
 }

@@ -389,15 +389,17 @@ impl Authorizer {
                 Ok(out)
             }
             iam::Principal::AssumedRole { role_arn, .. } => {
-                self.session_policies(&caller.access_key_id, role_arn)
+                self.session_policies(caller.access_key_id.as_deref(), role_arn)
             }
             _ => Ok(CallerPolicies::default()),
         }
     }
 
+    /// The policies of a session of `role_arn`: the role's, and the session's own (tags,
+    /// session policies) when it signed with `access_key_id`.
     fn session_policies(
         &self,
-        access_key_id: &str,
+        access_key_id: Option<&str>,
         role_arn: &str,
     ) -> Result<CallerPolicies, StateError> {
         let Ok(IdentityArn::Role { account, name, .. }) = role_arn.parse::<IdentityArn>() else {
@@ -420,7 +422,11 @@ impl Authorizer {
             .iter()
             .map(|t| (t.key.clone(), t.value.clone()))
             .collect();
-        if let Some(session) = self.store.get_session(access_key_id)? {
+        let session = match access_key_id {
+            Some(key) => self.store.get_session(key)?,
+            None => None,
+        };
+        if let Some(session) = session {
             for t in &session.session_tags {
                 tags.retain(|(k, _)| !k.eq_ignore_ascii_case(&t.key));
                 tags.push((t.key.clone(), t.value.clone()));

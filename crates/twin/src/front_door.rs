@@ -10,7 +10,7 @@ use http::StatusCode;
 use http_body_util::BodyExt as _;
 
 use crate::metrics::UNKNOWN;
-use crate::service::{error_response, ApiAction, ApiRequest, Shape};
+use crate::service::{error_response, ApiAction, ApiRequest, Shape, Signing};
 use crate::shared::{RequestMeta, RouteInfo, Shared};
 
 /// Set (in the request's extensions) once the request is handed to a streaming service, which
@@ -62,20 +62,8 @@ pub(crate) async fn unsigned(State(shared): State<Arc<Shared>>, req: Request) ->
         return handle(&shared, Request::from_parts(parts, Body::from(body))).await;
     };
     let name = service.signing_name();
-    let unsigned = sigv4::CredentialScope {
-        access_key_id: String::new(),
-        date: String::new(),
-        region: String::new(),
-        service: name.to_string(),
-    };
-    let api = api_request(
-        parts,
-        body,
-        &meta,
-        unsigned,
-        None,
-        sigv4::AuthLocation::Header,
-    );
+    let unsigned = Signing::Unsigned { service: name };
+    let api = api_request(parts, body, &meta, unsigned);
     call(shared.as_ref(), service, api).await
 }
 
@@ -346,28 +334,29 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
         }
     };
 
-    let api = api_request(parts, body, &meta, scope, security_token, auth_location);
+    let signing = Signing::SigV4 {
+        scope,
+        security_token,
+        location: auth_location,
+    };
+    let api = api_request(parts, body, &meta, signing);
     call(shared, service, api).await
 }
 
 /// The request a service handler gets: the HTTP parts, the buffered body, the front door's
-/// facts (`meta`) and the SigV4 data read from the request (placeholders for an unsigned one).
+/// facts (`meta`) and how it is signed.
 fn api_request(
     parts: http::request::Parts,
     body: Bytes,
     meta: &RequestMeta,
-    scope: sigv4::CredentialScope,
-    security_token: Option<String>,
-    auth_location: sigv4::AuthLocation,
+    signing: Signing,
 ) -> ApiRequest {
     ApiRequest {
         method: parts.method,
         uri: parts.uri,
         headers: parts.headers,
         body,
-        scope,
-        security_token,
-        auth_location,
+        signing,
         source_ip: meta.peer.ip(),
         request_id: meta.request_id.clone(),
         received_at: meta.received_at,

@@ -97,6 +97,7 @@ mod clock;
 mod config;
 mod decisions;
 pub mod eks;
+mod failure;
 mod faults;
 mod front_door;
 pub mod iam_service;
@@ -135,7 +136,9 @@ pub use metrics::Metrics;
 pub use readiness::{Readiness, ReadinessHold};
 pub use s3::S3Service;
 pub use server::{TwinError, TwinServer};
-pub use service::{ApiAction, ApiRequest, AwsService, BoxFuture, StreamRequest, StreamingService};
+pub use service::{
+    ApiAction, ApiRequest, AwsService, BoxFuture, Signing, StreamRequest, StreamingService,
+};
 pub use state_auth::StoreAuthenticator;
 pub use sts::{StsConfig, StsService};
 

@@ -83,6 +83,53 @@ pub trait AwsService: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiAction(pub &'static str);
 
+/// How a request that reached a service is signed, as the front door read it (the signature
+/// is verified by [`ApiRequest::authenticate`]).
+#[derive(Clone)]
+pub enum Signing {
+    /// SigV4, in the `Authorization` header or a presigned query.
+    SigV4 {
+        /// The credential scope: access key id, date, region, service.
+        scope: CredentialScope,
+        /// The session token (`x-amz-security-token`), for session credentials.
+        security_token: Option<String>,
+        /// Whether the signature came in the header or the query.
+        location: AuthLocation,
+    },
+    /// No signature: let through for one of the service's
+    /// [`unsigned_actions`](AwsService::unsigned_actions); authenticating it fails with
+    /// `MissingAuthenticationToken`.
+    Unsigned {
+        /// The signing name of the service it was routed to.
+        service: &'static str,
+    },
+}
+
+impl std::fmt::Debug for Signing {
+    // The session token is a secret: a fingerprint only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signing::SigV4 {
+                scope,
+                security_token,
+                location,
+            } => f
+                .debug_struct("SigV4")
+                .field("scope", scope)
+                .field(
+                    "security_token",
+                    &security_token.as_deref().map(crate::ids::log_fingerprint),
+                )
+                .field("location", location)
+                .finish(),
+            Signing::Unsigned { service } => f
+                .debug_struct("Unsigned")
+                .field("service", service)
+                .finish(),
+        }
+    }
+}
+
 /// A request that reached a service handler: SigV4 parsed (not yet verified) and the body
 /// buffered within the size limit.
 #[derive(Clone)]
@@ -95,12 +142,8 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     /// The whole body.
     pub body: Bytes,
-    /// The credential scope: access key id, date, region, service.
-    pub scope: CredentialScope,
-    /// The session token (`x-amz-security-token`), for session credentials.
-    pub security_token: Option<String>,
-    /// Whether the signature came in the `Authorization` header or a presigned query.
-    pub auth_location: AuthLocation,
+    /// How the request is signed, as the front door read it (not yet verified).
+    pub signing: Signing,
     /// The client's address (`aws:SourceIp`).
     pub source_ip: IpAddr,
     /// This request's id, also sent back as `x-amzn-RequestId`.
@@ -117,15 +160,7 @@ impl std::fmt::Debug for ApiRequest {
             .field("path", &self.uri.path())
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("body_len", &self.body.len())
-            .field("scope", &self.scope)
-            .field(
-                "security_token",
-                &self
-                    .security_token
-                    .as_deref()
-                    .map(crate::ids::log_fingerprint),
-            )
-            .field("auth_location", &self.auth_location)
+            .field("signing", &self.signing)
             .field("source_ip", &self.source_ip)
             .field("request_id", &self.request_id)
             .finish()
@@ -134,21 +169,35 @@ impl std::fmt::Debug for ApiRequest {
 
 impl ApiRequest {
     /// False for an unsigned request the front door let through for one of the service's
-    /// [`unsigned_actions`](AwsService::unsigned_actions): its [`scope`](Self::scope) is then a
-    /// placeholder (empty access key id and date, the service's signing name) and
-    /// [`authenticate`](Self::authenticate) fails with `MissingAuthenticationToken`.
+    /// [`unsigned_actions`](AwsService::unsigned_actions) ([`Signing::Unsigned`]).
     pub fn is_signed(&self) -> bool {
-        !self.scope.access_key_id.is_empty()
+        matches!(self.signing, Signing::SigV4 { .. })
+    }
+
+    /// The credential scope of a signed request.
+    pub fn scope(&self) -> Option<&CredentialScope> {
+        match &self.signing {
+            Signing::SigV4 { scope, .. } => Some(scope),
+            Signing::Unsigned { .. } => None,
+        }
     }
 
     /// The access key id the request was signed with.
-    pub fn access_key_id(&self) -> &str {
-        &self.scope.access_key_id
+    pub fn access_key_id(&self) -> Option<&str> {
+        self.scope().map(|s| s.access_key_id.as_str())
     }
 
-    /// The service the request was signed for (its credential scope).
+    /// The region of the credential scope (`None` unsigned).
+    pub fn region(&self) -> Option<&str> {
+        self.scope().map(|s| s.region.as_str())
+    }
+
+    /// The service the request was signed for (its credential scope), or routed to.
     pub fn service(&self) -> &str {
-        &self.scope.service
+        match &self.signing {
+            Signing::SigV4 { scope, .. } => &scope.service,
+            Signing::Unsigned { service } => service,
+        }
     }
 
     /// A `sigv4` view of this request, for re-parsing and verification.

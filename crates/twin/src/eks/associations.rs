@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use awswire::{AwsError, HttpResponse};
+use awswire::AwsError;
 use iam::IdentityArn;
 use serde_json::{json, Value};
 use twin_state::{
@@ -11,7 +11,7 @@ use twin_state::{
 };
 
 use super::{
-    max_results, printable, query_params, state_error, Call, JsonBody, POD_IDENTITY_PRINCIPAL,
+    max_results, printable, query_params, state_error, Call, JsonBody, Out, POD_IDENTITY_PRINCIPAL,
 };
 
 /// EKS's quota of tags per resource.
@@ -180,7 +180,7 @@ impl Call<'_> {
         }
     }
 
-    pub(super) fn create_association(&self, cluster_name: &str) -> Result<HttpResponse, AwsError> {
+    pub(super) fn create_association(&self, cluster_name: &str) -> Out {
         let body = JsonBody::parse(&self.req.body)?;
         let namespace = body.required_str("namespace")?;
         let service_account = body.required_str("serviceAccount")?;
@@ -201,32 +201,28 @@ impl Call<'_> {
         if let Some(policy) = &policy {
             check_policy(policy)?;
             if !disable_session_tags {
-                return Err(policy_needs_untagged());
+                return Err(policy_needs_untagged().into());
             }
         }
         self.check_role(&cluster, &role_arn)?;
         self.pass_role(&role_arn)?;
 
-        let association = self
-            .inner
-            .store
-            .create_pod_identity_association(
-                &cluster,
-                &NewPodIdentityAssociation {
-                    account: cluster.account.clone(),
-                    region: cluster.region.clone(),
-                    cluster_name: cluster.name.clone(),
-                    namespace,
-                    service_account,
-                    role_arn,
-                    target_role_arn,
-                    disable_session_tags,
-                    policy,
-                    tags,
-                    client_request_token,
-                },
-            )
-            .map_err(state_error)?;
+        let association = self.inner.store.create_pod_identity_association(
+            &cluster,
+            &NewPodIdentityAssociation {
+                account: cluster.account.clone(),
+                region: cluster.region.clone(),
+                cluster_name: cluster.name.clone(),
+                namespace,
+                service_account,
+                role_arn,
+                target_role_arn,
+                disable_session_tags,
+                policy,
+                tags,
+                client_request_token,
+            },
+        )?;
         tracing::info!(
             association = %association.association_id,
             cluster = %cluster.arn,
@@ -237,21 +233,17 @@ impl Call<'_> {
         self.ok(&json!({ "association": render(&association) }))
     }
 
-    pub(super) fn list_associations(&self, cluster_name: &str) -> Result<HttpResponse, AwsError> {
+    pub(super) fn list_associations(&self, cluster_name: &str) -> Out {
         let query = query_params(self.req)?;
         let max = max_results(&query)?;
         let cluster = self.cluster(cluster_name, "eks:ListPodIdentityAssociations")?;
-        let page = self
-            .inner
-            .store
-            .list_pod_identity_associations(
-                &cluster,
-                query.get("namespace"),
-                query.get("serviceAccount"),
-                max,
-                query.get("nextToken"),
-            )
-            .map_err(state_error)?;
+        let page = self.inner.store.list_pod_identity_associations(
+            &cluster,
+            query.get("namespace"),
+            query.get("serviceAccount"),
+            max,
+            query.get("nextToken"),
+        )?;
         let mut body = json!({
             "associations": page.associations.iter().map(render_summary).collect::<Vec<_>>(),
         });
@@ -283,26 +275,17 @@ impl Call<'_> {
             .map_err(state_error)
     }
 
-    pub(super) fn describe_association(
-        &self,
-        cluster_name: &str,
-        id: &str,
-    ) -> Result<HttpResponse, AwsError> {
+    pub(super) fn describe_association(&self, cluster_name: &str, id: &str) -> Out {
         let cluster =
             self.association_cluster(cluster_name, id, "eks:DescribePodIdentityAssociation")?;
         let association = self
             .inner
             .store
-            .get_pod_identity_association(&cluster, id)
-            .map_err(state_error)?;
+            .get_pod_identity_association(&cluster, id)?;
         self.ok(&json!({ "association": render(&association) }))
     }
 
-    pub(super) fn update_association(
-        &self,
-        cluster_name: &str,
-        id: &str,
-    ) -> Result<HttpResponse, AwsError> {
+    pub(super) fn update_association(&self, cluster_name: &str, id: &str) -> Out {
         let body = JsonBody::parse(&self.req.body)?;
         let role_arn = body.str("roleArn")?;
         // Idempotent by nature: the token is accepted and not needed.
@@ -325,7 +308,7 @@ impl Call<'_> {
         {
             return Err(invalid(
                 "At least one of roleArn, targetRoleArn, disableSessionTags or policy must be specified.",
-            ));
+            ).into());
         }
         if let Some(Some(target)) = &target_role_arn {
             role_account("targetRoleArn", target)?;
@@ -357,18 +340,13 @@ impl Call<'_> {
         self.ok(&json!({ "association": render(&association) }))
     }
 
-    pub(super) fn delete_association(
-        &self,
-        cluster_name: &str,
-        id: &str,
-    ) -> Result<HttpResponse, AwsError> {
+    pub(super) fn delete_association(&self, cluster_name: &str, id: &str) -> Out {
         let cluster =
             self.association_cluster(cluster_name, id, "eks:DeletePodIdentityAssociation")?;
         let association = self
             .inner
             .store
-            .delete_pod_identity_association(&cluster, id)
-            .map_err(state_error)?;
+            .delete_pod_identity_association(&cluster, id)?;
         tracing::info!(
             association = %association.association_id,
             cluster = %cluster.arn,

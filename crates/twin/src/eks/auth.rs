@@ -558,7 +558,7 @@ impl Inner {
                 name: POD_IDENTITY_PRINCIPAL.to_owned(),
             },
             user_id: POD_IDENTITY_PRINCIPAL.to_owned(),
-            access_key_id: String::new(),
+            access_key_id: None,
             unsigned_payload: false,
         };
         let primary = self
@@ -595,7 +595,7 @@ impl Inner {
                 let chained_caller = AuthenticatedCaller {
                     principal: session.principal(),
                     user_id: session.user_id(),
-                    access_key_id: session.access_key_id.clone(),
+                    access_key_id: Some(session.access_key_id.clone()),
                     unsigned_payload: false,
                 };
                 self.sts

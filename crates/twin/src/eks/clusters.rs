@@ -13,7 +13,10 @@ use serde_json::{json, Value};
 use twin_state::{Cluster, NewCluster, StateError};
 
 use super::associations::check_tags;
-use super::{cluster_arn, max_results, printable, query_params, state_error, Call, JsonBody};
+use super::{
+    cluster_arn, max_results, printable, query_params, state_error, Call, Eks, JsonBody, Out,
+};
+use crate::failure::Failure;
 use crate::service::BoxFuture;
 
 /// The service principal a cluster's role is passed to.
@@ -69,7 +72,7 @@ fn invalid(message: impl Into<String>) -> AwsError {
 }
 
 impl Call<'_> {
-    pub(super) fn list_clusters(&self) -> Result<HttpResponse, AwsError> {
+    pub(super) fn list_clusters(&self) -> Out {
         let query = query_params(self.req)?;
         let max = max_results(&query)?;
         let resource = cluster_arn(self.region(), &self.account, "*");
@@ -77,8 +80,7 @@ impl Call<'_> {
         let names: Vec<String> = self
             .inner
             .store
-            .list_clusters(&self.account, self.region())
-            .map_err(state_error)?
+            .list_clusters(&self.account, self.region())?
             .into_iter()
             .map(|c| c.name)
             .collect();
@@ -97,7 +99,7 @@ impl Call<'_> {
         self.ok(&body)
     }
 
-    pub(super) fn describe_cluster(&self, name: &str) -> Result<HttpResponse, AwsError> {
+    pub(super) fn describe_cluster(&self, name: &str) -> Out {
         let cluster = self.cluster(name, "eks:DescribeCluster")?;
         self.ok(&json!({ "cluster": render_cluster(&cluster, "ACTIVE") }))
     }
@@ -106,17 +108,18 @@ impl Call<'_> {
     /// `eks.amazonaws.com`) and `resourcesVpcConfig` (an object; the twin has no network to
     /// place the cluster in, so its members are not kept) are required; `version` and `tags`
     /// are kept; the other members of EKS's request are accepted and ignored.
-    pub(super) fn create_cluster(&self) -> Result<(HttpResponse, ClusterEvent), AwsError> {
+    pub(super) fn create_cluster(&self) -> Result<(HttpResponse, ClusterEvent), Failure<Eks>> {
         let body = JsonBody::parse(&self.req.body)?;
         let name = body.required_str("name")?;
         let role_arn = body.required_str("roleArn")?;
         match body.value("resourcesVpcConfig") {
-            None => return Err(super::missing("resourcesVpcConfig")),
+            None => return Err(super::missing("resourcesVpcConfig").into()),
             Some(Value::Object(_)) => {}
             Some(_) => {
                 return Err(super::serialization(
                     "The member 'resourcesVpcConfig' must be a JSON object.",
-                ))
+                )
+                .into())
             }
         }
         let version = body.str("version")?;
@@ -126,7 +129,7 @@ impl Call<'_> {
                 "InvalidRequestException",
                 "This twin does not create clusters: it was started without a way to serve their OIDC issuers.",
                 400,
-            ));
+            ).into());
         };
         let arn = cluster_arn(self.region(), &self.account, &name);
         self.authorize("eks:CreateCluster", &arn, &|_| {})?;
@@ -138,19 +141,15 @@ impl Call<'_> {
         if let Some(v) = &version {
             check_version(v)?;
         }
-        let cluster = self
-            .inner
-            .store
-            .create_cluster(&NewCluster {
-                account: self.account.clone(),
-                region: self.region().to_string(),
-                name,
-                issuer_url: lifecycle.new_issuer_url(),
-                role_arn: Some(role_arn),
-                version,
-                tags,
-            })
-            .map_err(state_error)?;
+        let cluster = self.inner.store.create_cluster(&NewCluster {
+            account: self.account.clone(),
+            region: self.region().to_string(),
+            name,
+            issuer_url: lifecycle.new_issuer_url(),
+            role_arn: Some(role_arn),
+            version,
+            tags,
+        })?;
         tracing::info!(cluster = %cluster.arn, issuer = %cluster.issuer_url, "cluster created");
         let response = self.ok(&json!({ "cluster": render_cluster(&cluster, "ACTIVE") }))?;
         Ok((response, ClusterEvent::Created(cluster)))
@@ -161,13 +160,12 @@ impl Call<'_> {
     pub(super) fn delete_cluster(
         &self,
         name: &str,
-    ) -> Result<(HttpResponse, ClusterEvent), AwsError> {
+    ) -> Result<(HttpResponse, ClusterEvent), Failure<Eks>> {
         let cluster = self.cluster(name, "eks:DeleteCluster")?;
-        let deleted = self
-            .inner
-            .store
-            .delete_cluster(&cluster.account, &cluster.region, &cluster.name)
-            .map_err(state_error)?;
+        let deleted =
+            self.inner
+                .store
+                .delete_cluster(&cluster.account, &cluster.region, &cluster.name)?;
         tracing::info!(cluster = %deleted.arn, "cluster deleted");
         let response = self.ok(&json!({ "cluster": render_cluster(&deleted, "DELETING") }))?;
         Ok((response, ClusterEvent::Deleted(deleted)))

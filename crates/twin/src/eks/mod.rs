@@ -55,6 +55,7 @@ use twin_state::{Cluster, StateError, Store};
 use crate::auth::AuthenticatedCaller;
 use crate::authz::Authorizer;
 use crate::decisions::DecisionLog;
+use crate::failure::{Failure, StateWords};
 use crate::service::{
     answered, blocking, to_response, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE,
 };
@@ -337,6 +338,18 @@ fn eks_error(e: AwsError) -> AwsError {
     e
 }
 
+/// What EKS's request handlers answer: store errors convert in EKS's words.
+pub(crate) type Out = Result<HttpResponse, Failure<Eks>>;
+
+/// EKS's rest-json protocol, for [`Failure`]: store errors in EKS's codes.
+pub(crate) struct Eks;
+
+impl StateWords for Eks {
+    fn state_error(error: StateError) -> AwsError {
+        state_error(error)
+    }
+}
+
 /// A store error as EKS answers it.
 pub(crate) fn state_error(e: StateError) -> AwsError {
     match e {
@@ -445,7 +458,7 @@ impl Inner {
         };
         let changing = |(wire, event)| (wire, Some(event));
         let plain = |wire| (wire, None);
-        match route {
+        let answered: Result<_, Failure<Eks>> = match route {
             Route::CreateCluster => call.create_cluster().map(changing),
             Route::ListClusters => call.list_clusters().map(plain),
             Route::DescribeCluster(name) => call.describe_cluster(&name).map(plain),
@@ -457,7 +470,8 @@ impl Inner {
             }
             Route::UpdateAssociation(name, id) => call.update_association(&name, &id).map(plain),
             Route::DeleteAssociation(name, id) => call.delete_association(&name, &id).map(plain),
-        }
+        };
+        answered.map_err(Failure::into_aws)
     }
 }
 
@@ -472,7 +486,7 @@ struct Call<'a> {
 
 impl Call<'_> {
     fn region(&self) -> &str {
-        &self.req.scope.region
+        self.req.region().unwrap_or_default()
     }
 
     /// Authorizes `action` on `resource` (owned by the caller's account).
@@ -510,7 +524,7 @@ impl Call<'_> {
         )
     }
 
-    fn ok(&self, body: &Value) -> Result<HttpResponse, AwsError> {
+    fn ok(&self, body: &Value) -> Out {
         Ok(json_response(200, &self.req.request_id, body))
     }
 }
@@ -533,7 +547,7 @@ pub(crate) fn authorized_cluster(
     name: &str,
     action: &str,
 ) -> Result<Cluster, AwsError> {
-    let region = &req.scope.region;
+    let region = req.region().unwrap_or_default();
     let arn = cluster_arn(region, account, name);
     authz
         .authorize_request(req, caller, action, &arn, account, None, &|_| {})

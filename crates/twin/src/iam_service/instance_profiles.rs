@@ -9,7 +9,8 @@ use awswire::{rules, AwsError, Element, Validator};
 use twin_state::{CreateInstanceProfile, InstanceProfileView, StateError};
 
 use super::roles::{check_tag_keys, read_tags};
-use super::{render, state_error, Call, Out};
+use super::{render, state_error, Call, Iam, Out};
+use crate::failure::Failure;
 
 impl Call<'_> {
     /// `InstanceProfileName`.
@@ -41,14 +42,10 @@ impl Call<'_> {
     }
 
     /// The `InstanceProfile` structure, its roles with their trust policies as displayed.
-    fn render_profile(&self, view: &InstanceProfileView) -> Result<RenderedProfile, AwsError> {
+    fn render_profile(&self, view: &InstanceProfileView) -> Result<RenderedProfile, Failure<Iam>> {
         let mut trusts = Vec::with_capacity(view.roles.len());
         for role in &view.roles {
-            trusts.push(
-                self.store()
-                    .render_policy(&role.assume_role_policy)
-                    .map_err(state_error)?,
-            );
+            trusts.push(self.store().render_policy(&role.assume_role_policy)?);
         }
         Ok(RenderedProfile {
             view: view.clone(),
@@ -83,8 +80,7 @@ impl Call<'_> {
                 name,
                 path,
                 tags,
-            })
-            .map_err(state_error)?;
+            })?;
         let shown = self.render_profile(&InstanceProfileView {
             profile,
             roles: Vec::new(),
@@ -98,10 +94,7 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::profile_name(&mut v);
         self.finish_on_profile(v, &name)?;
-        let view = self
-            .store()
-            .get_instance_profile(&self.account, &name)
-            .map_err(state_error)?;
+        let view = self.store().get_instance_profile(&self.account, &name)?;
         let shown = self.render_profile(&view)?;
         self.ok(|r| {
             r.child("InstanceProfile", |e| shown.render(e));
@@ -112,9 +105,7 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::profile_name(&mut v);
         self.finish_on_profile(v, &name)?;
-        self.store()
-            .delete_instance_profile(&self.account, &name)
-            .map_err(state_error)?;
+        self.store().delete_instance_profile(&self.account, &name)?;
         self.done()
     }
 
@@ -128,10 +119,9 @@ impl Call<'_> {
             self.account,
             prefix.as_deref().unwrap_or("/")
         ))?;
-        let page = self
-            .store()
-            .list_instance_profiles(&self.account, prefix.as_deref(), &paging)
-            .map_err(state_error)?;
+        let page =
+            self.store()
+                .list_instance_profiles(&self.account, prefix.as_deref(), &paging)?;
         self.list_page(&page)
     }
 
@@ -142,8 +132,7 @@ impl Call<'_> {
         self.finish_on_role(v, &role)?;
         let page = self
             .store()
-            .list_instance_profiles_for_role(&self.account, &role, &paging)
-            .map_err(state_error)?;
+            .list_instance_profiles_for_role(&self.account, &role, &paging)?;
         self.list_page(&page)
     }
 
@@ -168,8 +157,7 @@ impl Call<'_> {
         let role_arn = self.role_arn(&role)?;
         self.authorize_action("iam:PassRole", &role_arn)?;
         self.store()
-            .add_role_to_instance_profile(&self.account, &name, &role)
-            .map_err(state_error)?;
+            .add_role_to_instance_profile(&self.account, &name, &role)?;
         self.done()
     }
 
@@ -179,8 +167,7 @@ impl Call<'_> {
         let role = Self::role_name(&mut v);
         self.finish_on_profile(v, &name)?;
         self.store()
-            .remove_role_from_instance_profile(&self.account, &name, &role)
-            .map_err(state_error)?;
+            .remove_role_from_instance_profile(&self.account, &name, &role)?;
         self.done()
     }
 
@@ -198,8 +185,7 @@ impl Call<'_> {
             }
         })?;
         self.store()
-            .tag_instance_profile(&self.account, &name, &tags)
-            .map_err(state_error)?;
+            .tag_instance_profile(&self.account, &name, &tags)?;
         self.done()
     }
 
@@ -213,8 +199,7 @@ impl Call<'_> {
             ctx.set_multi("aws:TagKeys", keys.iter().cloned());
         })?;
         self.store()
-            .untag_instance_profile(&self.account, &name, &keys)
-            .map_err(state_error)?;
+            .untag_instance_profile(&self.account, &name, &keys)?;
         self.done()
     }
 
@@ -225,8 +210,7 @@ impl Call<'_> {
         self.finish_on_profile(v, &name)?;
         let page = self
             .store()
-            .list_instance_profile_tags(&self.account, &name, &paging)
-            .map_err(state_error)?;
+            .list_instance_profile_tags(&self.account, &name, &paging)?;
         self.ok(|r| {
             render::tags(r, &page.items);
             render::page_end(r, &page);

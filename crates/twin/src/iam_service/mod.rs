@@ -51,62 +51,80 @@ use twin_state::{Paging, Role, StateError, Store};
 use crate::auth::AuthenticatedCaller;
 use crate::authz::Authorizer;
 use crate::decisions::DecisionLog;
+use crate::failure::{Failure, StateWords};
 use crate::service::{
     on_blocking_pool, to_response, ApiAction, ApiRequest, AwsService, BoxFuture, UNKNOWN_FAILURE,
 };
 use crate::state_auth::StoreAuthenticator;
 use crate::Response;
 
-/// The actions the twin's IAM answers; anything else is `InvalidAction`.
-pub const OPERATIONS: &[&str] = &[
-    "CreateRole",
-    "GetRole",
-    "DeleteRole",
-    "ListRoles",
-    "UpdateRole",
-    "UpdateAssumeRolePolicy",
-    "TagRole",
-    "UntagRole",
-    "ListRoleTags",
-    "PutRolePolicy",
-    "GetRolePolicy",
-    "DeleteRolePolicy",
-    "ListRolePolicies",
-    "CreatePolicy",
-    "GetPolicy",
-    "DeletePolicy",
-    "ListPolicies",
-    "CreatePolicyVersion",
-    "GetPolicyVersion",
-    "ListPolicyVersions",
-    "DeletePolicyVersion",
-    "SetDefaultPolicyVersion",
-    "AttachRolePolicy",
-    "DetachRolePolicy",
-    "ListAttachedRolePolicies",
-    "PutRolePermissionsBoundary",
-    "DeleteRolePermissionsBoundary",
-    "CreateOpenIDConnectProvider",
-    "GetOpenIDConnectProvider",
-    "ListOpenIDConnectProviders",
-    "DeleteOpenIDConnectProvider",
-    "AddClientIDToOpenIDConnectProvider",
-    "RemoveClientIDFromOpenIDConnectProvider",
-    "UpdateOpenIDConnectProviderThumbprint",
-    "CreateInstanceProfile",
-    "GetInstanceProfile",
-    "DeleteInstanceProfile",
-    "ListInstanceProfiles",
-    "ListInstanceProfilesForRole",
-    "AddRoleToInstanceProfile",
-    "RemoveRoleFromInstanceProfile",
-    "TagInstanceProfile",
-    "UntagInstanceProfile",
-    "ListInstanceProfileTags",
-    "GetUser",
-    "SimulatePrincipalPolicy",
-    "SimulateCustomPolicy",
-];
+/// Names each IAM action once, with the method that answers it: the table of what IAM
+/// answers ([`OPERATIONS`], also the metrics' `action` labels) and the dispatch.
+macro_rules! iam_operations {
+    ($($name:literal => $method:ident,)*) => {
+        /// The actions the twin's IAM answers; anything else is `InvalidAction`.
+        pub const OPERATIONS: &[&str] = &[$($name),*];
+
+        impl Call<'_> {
+            fn dispatch(&self) -> Out {
+                match self.query.action() {
+                    $($name => self.$method(),)*
+                    other => Err(AwsError::unknown_operation(other, IAM.version).into()),
+                }
+            }
+        }
+    };
+}
+
+iam_operations! {
+    "CreateRole" => create_role,
+    "GetRole" => get_role,
+    "DeleteRole" => delete_role,
+    "ListRoles" => list_roles,
+    "UpdateRole" => update_role,
+    "UpdateAssumeRolePolicy" => update_assume_role_policy,
+    "TagRole" => tag_role,
+    "UntagRole" => untag_role,
+    "ListRoleTags" => list_role_tags,
+    "PutRolePolicy" => put_role_policy,
+    "GetRolePolicy" => get_role_policy,
+    "DeleteRolePolicy" => delete_role_policy,
+    "ListRolePolicies" => list_role_policies,
+    "CreatePolicy" => create_policy,
+    "GetPolicy" => get_policy,
+    "DeletePolicy" => delete_policy,
+    "ListPolicies" => list_policies,
+    "CreatePolicyVersion" => create_policy_version,
+    "GetPolicyVersion" => get_policy_version,
+    "ListPolicyVersions" => list_policy_versions,
+    "DeletePolicyVersion" => delete_policy_version,
+    "SetDefaultPolicyVersion" => set_default_policy_version,
+    "AttachRolePolicy" => attach_role_policy,
+    "DetachRolePolicy" => detach_role_policy,
+    "ListAttachedRolePolicies" => list_attached_role_policies,
+    "PutRolePermissionsBoundary" => put_role_permissions_boundary,
+    "DeleteRolePermissionsBoundary" => delete_role_permissions_boundary,
+    "CreateOpenIDConnectProvider" => create_oidc_provider,
+    "GetOpenIDConnectProvider" => get_oidc_provider,
+    "ListOpenIDConnectProviders" => list_oidc_providers,
+    "DeleteOpenIDConnectProvider" => delete_oidc_provider,
+    "AddClientIDToOpenIDConnectProvider" => add_client_id,
+    "RemoveClientIDFromOpenIDConnectProvider" => remove_client_id,
+    "UpdateOpenIDConnectProviderThumbprint" => update_thumbprints,
+    "CreateInstanceProfile" => create_instance_profile,
+    "GetInstanceProfile" => get_instance_profile,
+    "DeleteInstanceProfile" => delete_instance_profile,
+    "ListInstanceProfiles" => list_instance_profiles,
+    "ListInstanceProfilesForRole" => list_instance_profiles_for_role,
+    "AddRoleToInstanceProfile" => add_role_to_instance_profile,
+    "RemoveRoleFromInstanceProfile" => remove_role_from_instance_profile,
+    "TagInstanceProfile" => tag_instance_profile,
+    "UntagInstanceProfile" => untag_instance_profile,
+    "ListInstanceProfileTags" => list_instance_profile_tags,
+    "GetUser" => get_user,
+    "SimulatePrincipalPolicy" => simulate_principal_policy,
+    "SimulateCustomPolicy" => simulate_custom_policy,
+}
 
 /// The IAM service handler. Register it with [`TwinServer::register`](crate::TwinServer::register).
 #[derive(Debug, Clone)]
@@ -231,7 +249,7 @@ impl Inner {
         };
         let reply = match call.dispatch() {
             Ok(h) => Reply::Http(h),
-            Err(e) => Reply::Aws(e),
+            Err(e) => Reply::Aws(e.into_aws()),
         };
         (reply, action)
     }
@@ -247,63 +265,19 @@ pub(crate) struct Call<'a> {
     account: String,
 }
 
-/// The result type of the actions.
-type Out = Result<HttpResponse, AwsError>;
+/// The result type of the actions: store errors convert in IAM's words.
+type Out = Result<HttpResponse, Failure<Iam>>;
+
+/// IAM's Query protocol, for [`Failure`]: store errors in IAM's codes.
+pub(crate) struct Iam;
+
+impl StateWords for Iam {
+    fn state_error(error: StateError) -> AwsError {
+        state_error(error)
+    }
+}
 
 impl Call<'_> {
-    fn dispatch(&self) -> Out {
-        match self.query.action() {
-            "CreateRole" => self.create_role(),
-            "GetRole" => self.get_role(),
-            "DeleteRole" => self.delete_role(),
-            "ListRoles" => self.list_roles(),
-            "UpdateRole" => self.update_role(),
-            "UpdateAssumeRolePolicy" => self.update_assume_role_policy(),
-            "TagRole" => self.tag_role(),
-            "UntagRole" => self.untag_role(),
-            "ListRoleTags" => self.list_role_tags(),
-            "PutRolePolicy" => self.put_role_policy(),
-            "GetRolePolicy" => self.get_role_policy(),
-            "DeleteRolePolicy" => self.delete_role_policy(),
-            "ListRolePolicies" => self.list_role_policies(),
-            "CreatePolicy" => self.create_policy(),
-            "GetPolicy" => self.get_policy(),
-            "DeletePolicy" => self.delete_policy(),
-            "ListPolicies" => self.list_policies(),
-            "CreatePolicyVersion" => self.create_policy_version(),
-            "GetPolicyVersion" => self.get_policy_version(),
-            "ListPolicyVersions" => self.list_policy_versions(),
-            "DeletePolicyVersion" => self.delete_policy_version(),
-            "SetDefaultPolicyVersion" => self.set_default_policy_version(),
-            "AttachRolePolicy" => self.attach_role_policy(),
-            "DetachRolePolicy" => self.detach_role_policy(),
-            "ListAttachedRolePolicies" => self.list_attached_role_policies(),
-            "PutRolePermissionsBoundary" => self.put_role_permissions_boundary(),
-            "DeleteRolePermissionsBoundary" => self.delete_role_permissions_boundary(),
-            "CreateOpenIDConnectProvider" => self.create_oidc_provider(),
-            "GetOpenIDConnectProvider" => self.get_oidc_provider(),
-            "ListOpenIDConnectProviders" => self.list_oidc_providers(),
-            "DeleteOpenIDConnectProvider" => self.delete_oidc_provider(),
-            "AddClientIDToOpenIDConnectProvider" => self.add_client_id(),
-            "RemoveClientIDFromOpenIDConnectProvider" => self.remove_client_id(),
-            "UpdateOpenIDConnectProviderThumbprint" => self.update_thumbprints(),
-            "CreateInstanceProfile" => self.create_instance_profile(),
-            "GetInstanceProfile" => self.get_instance_profile(),
-            "DeleteInstanceProfile" => self.delete_instance_profile(),
-            "ListInstanceProfiles" => self.list_instance_profiles(),
-            "ListInstanceProfilesForRole" => self.list_instance_profiles_for_role(),
-            "AddRoleToInstanceProfile" => self.add_role_to_instance_profile(),
-            "RemoveRoleFromInstanceProfile" => self.remove_role_from_instance_profile(),
-            "TagInstanceProfile" => self.tag_instance_profile(),
-            "UntagInstanceProfile" => self.untag_instance_profile(),
-            "ListInstanceProfileTags" => self.list_instance_profile_tags(),
-            "GetUser" => self.get_user(),
-            "SimulatePrincipalPolicy" => self.simulate_principal_policy(),
-            "SimulateCustomPolicy" => self.simulate_custom_policy(),
-            other => Err(AwsError::unknown_operation(other, IAM.version)),
-        }
-    }
-
     fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -3,7 +3,7 @@
 use awswire::{rules, ListRule, Validator};
 use twin_state::CreateOidcProvider;
 
-use super::{render, state_error, Call, Out};
+use super::{render, Call, Out};
 
 impl Call<'_> {
     fn provider_arn(v: &mut Validator<'_>) -> String {
@@ -25,16 +25,13 @@ impl Call<'_> {
             "arn:aws:iam::{}:oidc-provider/{host_path}",
             self.account
         ))?;
-        let provider = self
-            .store()
-            .create_oidc_provider(&CreateOidcProvider {
-                account: self.account.clone(),
-                url,
-                client_ids,
-                thumbprints,
-                tags,
-            })
-            .map_err(state_error)?;
+        let provider = self.store().create_oidc_provider(&CreateOidcProvider {
+            account: self.account.clone(),
+            url,
+            client_ids,
+            thumbprints,
+            tags,
+        })?;
         self.ok(|r| {
             r.text("OpenIDConnectProviderArn", &provider.arn);
             if !provider.tags.is_empty() {
@@ -48,7 +45,7 @@ impl Call<'_> {
         let arn = Self::provider_arn(&mut v);
         v.finish()?;
         self.authorize(&arn)?;
-        let p = self.store().get_oidc_provider(&arn).map_err(state_error)?;
+        let p = self.store().get_oidc_provider(&arn)?;
         self.ok(|r| {
             // IAM shows the URL without its scheme.
             r.text("Url", p.url.trim_start_matches("https://"))
@@ -63,10 +60,7 @@ impl Call<'_> {
         let v = self.query.validator();
         v.finish()?;
         self.authorize("*")?;
-        let providers = self
-            .store()
-            .list_oidc_providers(&self.account)
-            .map_err(state_error)?;
+        let providers = self.store().list_oidc_providers(&self.account)?;
         self.ok(|r| {
             r.list("OpenIDConnectProviderList", &providers, |e, p| {
                 e.text("Arn", &p.arn);
@@ -79,9 +73,7 @@ impl Call<'_> {
         let arn = Self::provider_arn(&mut v);
         v.finish()?;
         self.authorize(&arn)?;
-        self.store()
-            .delete_oidc_provider(&arn)
-            .map_err(state_error)?;
+        self.store().delete_oidc_provider(&arn)?;
         self.done()
     }
 
@@ -96,17 +88,13 @@ impl Call<'_> {
 
     pub(super) fn add_client_id(&self) -> Out {
         let (arn, client) = self.provider_and_client()?;
-        self.store()
-            .add_client_id(&arn, &client)
-            .map_err(state_error)?;
+        self.store().add_client_id(&arn, &client)?;
         self.done()
     }
 
     pub(super) fn remove_client_id(&self) -> Out {
         let (arn, client) = self.provider_and_client()?;
-        self.store()
-            .remove_client_id(&arn, &client)
-            .map_err(state_error)?;
+        self.store().remove_client_id(&arn, &client)?;
         self.done()
     }
 
@@ -120,9 +108,7 @@ impl Call<'_> {
         );
         v.finish()?;
         self.authorize(&arn)?;
-        self.store()
-            .update_thumbprints(&arn, &thumbprints)
-            .map_err(state_error)?;
+        self.store().update_thumbprints(&arn, &thumbprints)?;
         self.done()
     }
 }

@@ -3,7 +3,7 @@
 use awswire::{rules, StrRule, Validator};
 use twin_state::{CreatePolicy, ListPolicies, PolicyScope};
 
-use super::{render, state_error, Call, Out, VERSION_ID};
+use super::{render, Call, Out, VERSION_ID};
 
 const SCOPE: StrRule = StrRule::ANY.one_of(&["All", "AWS", "Local"]);
 const USAGE: StrRule = StrRule::ANY.one_of(&["PermissionsPolicy", "PermissionsBoundary"]);
@@ -27,17 +27,14 @@ impl Call<'_> {
             "arn:aws:iam::{}:policy{shown_path}{name}",
             self.account
         ))?;
-        let policy = self
-            .store()
-            .create_policy(&CreatePolicy {
-                account: self.account.clone(),
-                name,
-                path,
-                document,
-                description,
-                tags,
-            })
-            .map_err(state_error)?;
+        let policy = self.store().create_policy(&CreatePolicy {
+            account: self.account.clone(),
+            name,
+            path,
+            document,
+            description,
+            tags,
+        })?;
         self.ok(|r| {
             r.child("Policy", |e| render::policy_with_tags(e, &policy));
         })
@@ -48,7 +45,7 @@ impl Call<'_> {
         let arn = Self::policy_arn(&mut v);
         v.finish()?;
         self.authorize(&arn)?;
-        let policy = self.store().get_policy(&arn).map_err(state_error)?;
+        let policy = self.store().get_policy(&arn)?;
         self.ok(|r| {
             r.child("Policy", |e| render::policy_with_tags(e, &policy));
         })
@@ -59,7 +56,7 @@ impl Call<'_> {
         let arn = Self::policy_arn(&mut v);
         v.finish()?;
         self.authorize(&arn)?;
-        self.store().delete_policy(&arn).map_err(state_error)?;
+        self.store().delete_policy(&arn)?;
         self.done()
     }
 
@@ -77,18 +74,15 @@ impl Call<'_> {
             Some("Local") => PolicyScope::Local,
             _ => PolicyScope::All,
         };
-        let page = self
-            .store()
-            .list_policies(
-                &self.account,
-                &ListPolicies {
-                    scope,
-                    only_attached,
-                    path_prefix: prefix,
-                    paging,
-                },
-            )
-            .map_err(state_error)?;
+        let page = self.store().list_policies(
+            &self.account,
+            &ListPolicies {
+                scope,
+                only_attached,
+                path_prefix: prefix,
+                paging,
+            },
+        )?;
         self.ok(|r| {
             r.list("Policies", &page.items, render::policy);
             render::page_end(r, &page);
@@ -104,8 +98,7 @@ impl Call<'_> {
         self.authorize(&arn)?;
         let version = self
             .store()
-            .create_policy_version(&arn, &document, set_default)
-            .map_err(state_error)?;
+            .create_policy_version(&arn, &document, set_default)?;
         self.ok(|r| {
             r.child("PolicyVersion", |e| render::version(e, &version, false));
         })
@@ -117,10 +110,7 @@ impl Call<'_> {
         let id = v.required_str("VersionId", &VERSION_ID);
         v.finish()?;
         self.authorize(&arn)?;
-        let version = self
-            .store()
-            .get_policy_version(&arn, &id)
-            .map_err(state_error)?;
+        let version = self.store().get_policy_version(&arn, &id)?;
         self.ok(|r| {
             r.child("PolicyVersion", |e| render::version(e, &version, true));
         })
@@ -132,13 +122,10 @@ impl Call<'_> {
         let paging = Self::read_paging(&mut v);
         v.finish()?;
         self.authorize(&arn)?;
-        let mut versions = self
-            .store()
-            .list_policy_versions(&arn)
-            .map_err(state_error)?;
+        let mut versions = self.store().list_policy_versions(&arn)?;
         // IAM lists the newest first.
         versions.reverse();
-        let page = twin_state::paginate_indexed(versions, &paging).map_err(state_error)?;
+        let page = twin_state::paginate_indexed(versions, &paging)?;
         self.ok(|r| {
             r.list("Versions", &page.items, |e, ver| {
                 render::version(e, ver, false)
@@ -153,9 +140,7 @@ impl Call<'_> {
         let id = v.required_str("VersionId", &VERSION_ID);
         v.finish()?;
         self.authorize(&arn)?;
-        self.store()
-            .delete_policy_version(&arn, &id)
-            .map_err(state_error)?;
+        self.store().delete_policy_version(&arn, &id)?;
         self.done()
     }
 
@@ -165,9 +150,7 @@ impl Call<'_> {
         let id = v.required_str("VersionId", &VERSION_ID);
         v.finish()?;
         self.authorize(&arn)?;
-        self.store()
-            .set_default_policy_version(&arn, &id)
-            .map_err(state_error)?;
+        self.store().set_default_policy_version(&arn, &id)?;
         self.done()
     }
 
@@ -192,16 +175,14 @@ impl Call<'_> {
     pub(super) fn attach_role_policy(&self) -> Out {
         let (name, arn) = self.role_and_policy("PolicyArn")?;
         self.store()
-            .attach_role_policy(&self.account, &name, &arn)
-            .map_err(state_error)?;
+            .attach_role_policy(&self.account, &name, &arn)?;
         self.done()
     }
 
     pub(super) fn detach_role_policy(&self) -> Out {
         let (name, arn) = self.role_and_policy("PolicyArn")?;
         self.store()
-            .detach_role_policy(&self.account, &name, &arn)
-            .map_err(state_error)?;
+            .detach_role_policy(&self.account, &name, &arn)?;
         self.done()
     }
 
@@ -211,10 +192,12 @@ impl Call<'_> {
         let prefix = v.str("PathPrefix", &rules::POLICY_PATH);
         let paging = Self::read_paging(&mut v);
         self.finish_on_role(v, &name)?;
-        let page = self
-            .store()
-            .list_attached_role_policies(&self.account, &name, prefix.as_deref(), &paging)
-            .map_err(state_error)?;
+        let page = self.store().list_attached_role_policies(
+            &self.account,
+            &name,
+            prefix.as_deref(),
+            &paging,
+        )?;
         self.ok(|r| {
             r.list("AttachedPolicies", &page.items, |e, p| {
                 e.text("PolicyName", &p.name).text("PolicyArn", &p.arn);
@@ -226,8 +209,7 @@ impl Call<'_> {
     pub(super) fn put_role_permissions_boundary(&self) -> Out {
         let (name, arn) = self.role_and_policy("PermissionsBoundary")?;
         self.store()
-            .put_role_permissions_boundary(&self.account, &name, &arn)
-            .map_err(state_error)?;
+            .put_role_permissions_boundary(&self.account, &name, &arn)?;
         self.done()
     }
 
@@ -236,8 +218,7 @@ impl Call<'_> {
         let name = Self::role_name(&mut v);
         self.finish_on_role(v, &name)?;
         self.store()
-            .delete_role_permissions_boundary(&self.account, &name)
-            .map_err(state_error)?;
+            .delete_role_permissions_boundary(&self.account, &name)?;
         self.done()
     }
 }

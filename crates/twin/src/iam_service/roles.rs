@@ -3,7 +3,7 @@
 use awswire::{iam_policy_encode, rules, AwsError, Validator};
 use twin_state::{CreateRole, Tag};
 
-use super::{render, state_error, Call, Out};
+use super::{render, Call, Out};
 
 /// Reads a `Tags` member list (`Tags.member.N.Key`/`Value`).
 pub(crate) fn read_tags(v: &mut Validator<'_>, required: bool) -> Vec<Tag> {
@@ -61,23 +61,17 @@ impl Call<'_> {
             "arn:aws:iam::{}:role{shown_path}{name}",
             self.account
         ))?;
-        let role = self
-            .store()
-            .create_role(&CreateRole {
-                account: self.account.clone(),
-                name,
-                path,
-                assume_role_policy: document,
-                description,
-                max_session_duration: max.and_then(|m| u32::try_from(m).ok()),
-                permissions_boundary: boundary,
-                tags,
-            })
-            .map_err(state_error)?;
-        let trust = self
-            .store()
-            .render_policy(&role.assume_role_policy)
-            .map_err(state_error)?;
+        let role = self.store().create_role(&CreateRole {
+            account: self.account.clone(),
+            name,
+            path,
+            assume_role_policy: document,
+            description,
+            max_session_duration: max.and_then(|m| u32::try_from(m).ok()),
+            permissions_boundary: boundary,
+            tags,
+        })?;
+        let trust = self.store().render_policy(&role.assume_role_policy)?;
         self.ok(|r| {
             r.child("Role", |e| render::role(e, &role, &trust, true));
         })
@@ -87,10 +81,7 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         self.finish_on_role(v, &name)?;
-        let (role, trust) = self
-            .store()
-            .get_role_rendered(&self.account, &name)
-            .map_err(state_error)?;
+        let (role, trust) = self.store().get_role_rendered(&self.account, &name)?;
         self.ok(|r| {
             r.child("Role", |e| render::role(e, &role, &trust, true));
         })
@@ -100,9 +91,7 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         self.finish_on_role(v, &name)?;
-        self.store()
-            .delete_role(&self.account, &name)
-            .map_err(state_error)?;
+        self.store().delete_role(&self.account, &name)?;
         self.done()
     }
 
@@ -118,14 +107,10 @@ impl Call<'_> {
         ))?;
         let page = self
             .store()
-            .list_roles(&self.account, prefix.as_deref(), &paging)
-            .map_err(state_error)?;
+            .list_roles(&self.account, prefix.as_deref(), &paging)?;
         let mut shown = Vec::with_capacity(page.items.len());
         for role in &page.items {
-            let trust = self
-                .store()
-                .render_policy(&role.assume_role_policy)
-                .map_err(state_error)?;
+            let trust = self.store().render_policy(&role.assume_role_policy)?;
             shown.push((role, trust));
         }
         self.ok(|r| {
@@ -142,14 +127,12 @@ impl Call<'_> {
         let description = v.str("Description", &rules::ROLE_DESCRIPTION);
         let max = v.int("MaxSessionDuration", &rules::MAX_SESSION_DURATION);
         self.finish_on_role(v, &name)?;
-        self.store()
-            .update_role(
-                &self.account,
-                &name,
-                description.as_deref(),
-                max.and_then(|m| u32::try_from(m).ok()),
-            )
-            .map_err(state_error)?;
+        self.store().update_role(
+            &self.account,
+            &name,
+            description.as_deref(),
+            max.and_then(|m| u32::try_from(m).ok()),
+        )?;
         self.ok(|_| {})
     }
 
@@ -159,8 +142,7 @@ impl Call<'_> {
         let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
         self.finish_on_role(v, &name)?;
         self.store()
-            .update_assume_role_policy(&self.account, &name, &document)
-            .map_err(state_error)?;
+            .update_assume_role_policy(&self.account, &name, &document)?;
         self.done()
     }
 
@@ -177,9 +159,7 @@ impl Call<'_> {
                 ctx.set(&format!("aws:RequestTag/{}", t.key), &t.value);
             }
         })?;
-        self.store()
-            .tag_role(&self.account, &name, &tags)
-            .map_err(state_error)?;
+        self.store().tag_role(&self.account, &name, &tags)?;
         self.done()
     }
 
@@ -192,9 +172,7 @@ impl Call<'_> {
         self.authorize_with(&arn, &|ctx| {
             ctx.set_multi("aws:TagKeys", keys.iter().cloned());
         })?;
-        self.store()
-            .untag_role(&self.account, &name, &keys)
-            .map_err(state_error)?;
+        self.store().untag_role(&self.account, &name, &keys)?;
         self.done()
     }
 
@@ -203,10 +181,7 @@ impl Call<'_> {
         let name = Self::role_name(&mut v);
         let paging = Self::read_paging(&mut v);
         self.finish_on_role(v, &name)?;
-        let page = self
-            .store()
-            .list_role_tags(&self.account, &name, &paging)
-            .map_err(state_error)?;
+        let page = self.store().list_role_tags(&self.account, &name, &paging)?;
         self.ok(|r| {
             render::tags(r, &page.items);
             render::page_end(r, &page);
@@ -220,8 +195,7 @@ impl Call<'_> {
         let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
         self.finish_on_role(v, &name)?;
         self.store()
-            .put_role_policy(&self.account, &name, &policy_name, &document)
-            .map_err(state_error)?;
+            .put_role_policy(&self.account, &name, &policy_name, &document)?;
         self.done()
     }
 
@@ -233,8 +207,8 @@ impl Call<'_> {
         // One read serves the authorization, the role's own spelling of its name and the policy.
         let (role, arn) = self.read_role(&name)?;
         self.authorize(&arn)?;
-        let role = role.map_err(state_error)?;
-        let document = role.inline_policy(&policy_name).map_err(state_error)?;
+        let role = role?;
+        let document = role.inline_policy(&policy_name)?;
         self.ok(|r| {
             r.text("RoleName", &role.name)
                 .text("PolicyName", &policy_name)
@@ -248,8 +222,7 @@ impl Call<'_> {
         let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
         self.finish_on_role(v, &name)?;
         self.store()
-            .delete_role_policy(&self.account, &name, &policy_name)
-            .map_err(state_error)?;
+            .delete_role_policy(&self.account, &name, &policy_name)?;
         self.done()
     }
 
@@ -260,8 +233,7 @@ impl Call<'_> {
         self.finish_on_role(v, &name)?;
         let page = self
             .store()
-            .list_role_policies(&self.account, &name, &paging)
-            .map_err(state_error)?;
+            .list_role_policies(&self.account, &name, &paging)?;
         self.ok(|r| {
             r.text_list("PolicyNames", &page.items);
             render::page_end(r, &page);

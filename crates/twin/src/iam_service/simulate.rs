@@ -262,8 +262,7 @@ impl Call<'_> {
                 self.authorize(&arn)?;
                 let created = self
                     .store()
-                    .list_users(account)
-                    .map_err(state_error)?
+                    .list_users(account)?
                     .iter()
                     .map(|u| u.created)
                     .min()
@@ -279,7 +278,8 @@ impl Call<'_> {
             (None, _) => {
                 return Err(AwsError::validation(
                     "Must specify userName when calling with non-User credentials",
-                ))
+                )
+                .into())
             }
         };
         // Authorize on the live user's ARN (or `user/NAME`) before a missing user is reported.
@@ -291,10 +291,10 @@ impl Call<'_> {
             Err(e @ StateError::NoSuchEntity(_)) => {
                 (Err(e), format!("arn:aws:iam::{}:user/{name}", self.account))
             }
-            Err(e) => return Err(state_error(e)),
+            Err(e) => return Err(e.into()),
         };
         self.authorize(&arn)?;
-        let user = user.map_err(state_error)?;
+        let user = user?;
         self.ok(|r| {
             r.child("User", |u| {
                 u.text("Path", &user.path)
@@ -316,10 +316,7 @@ impl Call<'_> {
         let mut boundary = None;
         let principal = match source_arn.parse::<IdentityArn>() {
             Ok(IdentityArn::Role { account, name, .. }) => {
-                let role = self
-                    .store()
-                    .get_role(&account, &name)
-                    .map_err(state_error)?;
+                let role = self.store().get_role(&account, &name)?;
                 for (policy_name, doc) in &role.inline_policies {
                     identity.push(source(
                         policy_name,
@@ -345,10 +342,7 @@ impl Call<'_> {
                 }
             }
             Ok(IdentityArn::User { account, name, .. }) => {
-                let user = self
-                    .store()
-                    .get_user(&account, &name)
-                    .map_err(state_error)?;
+                let user = self.store().get_user(&account, &name)?;
                 for (policy_name, doc) in &user.inline_policies {
                     identity.push(source(
                         policy_name,
@@ -366,7 +360,8 @@ impl Call<'_> {
             _ => {
                 return Err(AwsError::invalid_input(format!(
                     "Invalid ARN: {source_arn} is not the ARN of a user or role."
-                )))
+                ))
+                .into())
             }
         };
         let principal = match req.caller_arn.as_deref().and_then(principal_from_arn) {

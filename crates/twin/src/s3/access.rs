@@ -397,7 +397,7 @@ pub(super) fn request_caller(credentials: Option<&Credentials>) -> S3Result<Auth
         return Ok(AuthenticatedCaller {
             principal: iam::Principal::Anonymous,
             user_id: "anonymous".to_string(),
-            access_key_id: String::new(),
+            access_key_id: None,
             unsigned_payload: true,
         });
     };
@@ -407,7 +407,7 @@ pub(super) fn request_caller(credentials: Option<&Credentials>) -> S3Result<Auth
         Some((key_id, key)) if key_id == credentials.access_key => Ok(AuthenticatedCaller {
             principal: key.principal,
             user_id: key.user_id,
-            access_key_id: key_id,
+            access_key_id: Some(key_id),
             unsigned_payload: false,
         }),
         _ => Err(internal(&"the verified key was not recorded")),

@@ -170,12 +170,9 @@ impl Inner {
         }
         let caller_arn = describe_principal(&caller.principal);
         let chained = matches!(caller.principal, Principal::AssumedRole { .. });
-        let caller_session = if chained {
-            self.store
-                .get_session(&caller.access_key_id)
-                .map_err(store_failure)?
-        } else {
-            None
+        let caller_session = match (&caller.access_key_id, chained) {
+            (Some(key), true) => self.store.get_session(key).map_err(store_failure)?,
+            _ => None,
         };
 
         let role = self.find_role(&p.role_arn)?;

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::bail;
 use http::Method;
 use serde_json::{json, Value};
 

@@ -19,6 +19,7 @@ mod service_accounts;
 mod services;
 mod twin_api;
 mod up;
+mod webhook_cmd;
 mod world_examples;
 
 /// mimalloc, not the system allocator: under the twin's STS load glibc's malloc and free were
@@ -56,6 +57,8 @@ enum Command {
     /// The node credential agent: pods get the final credentials of their chain through the
     /// EKS Pod Identity agent's protocol (`agent init` sets up its link-local addresses).
     Agent(Box<node_agent::AgentCommand>),
+    /// The mutating admission webhook: pods get the IRSA or node-agent variables and projected token, as the EKS Pod Identity webhook gives them, on any cluster (`webhook crd`: the RoleChainAssociation CRD).
+    Webhook(Box<webhook_cmd::WebhookCommand>),
 }
 
 /// `rolechain explain`: one decision from its options, or `explain pod`.
@@ -180,6 +183,16 @@ fn main() -> ExitCode {
             None => {
                 init_logging();
                 run_async("rolechain agent", node_agent::run(command.run))
+            }
+        },
+        Command::Webhook(command) => match command.sub {
+            Some(webhook_cmd::WebhookSubcommand::Crd) => {
+                print!("{}", webhook::crd_yaml());
+                ExitCode::SUCCESS
+            }
+            None => {
+                init_logging();
+                run_async("rolechain webhook", webhook_cmd::run(command.run))
             }
         },
         Command::Exec(args) => {

@@ -121,6 +121,10 @@ pub struct Association {
     pub chain: Chain,
 }
 
+/// What became of one entry given to [`AssociationFile::from_entries`]: its name, and whether
+/// it was kept.
+pub type EntryOutcome = (String, Result<(), AssociationError>);
+
 /// A validated association file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AssociationFile {
@@ -246,6 +250,47 @@ impl AssociationFile {
             file.associations.push(association);
         }
         Ok(file)
+    }
+
+    /// Validates entries of the file's entry shape given one at a time — a cluster's
+    /// RoleChainAssociations, each its spec with its namespace — keyed by a name for messages.
+    /// Unlike a file, a bad entry does not refuse the others: it is left out, and its error is
+    /// in the outcomes (in the order given); of two entries for one service account, the first
+    /// given is kept.
+    pub fn from_entries(
+        entries: Vec<(String, serde_json::Value)>,
+        options: LoadOptions,
+    ) -> (AssociationFile, Vec<EntryOutcome>) {
+        let mut file = AssociationFile::default();
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for (index, (name, entry)) in entries.into_iter().enumerate() {
+            let outcome = serde_json::from_value::<RawAssociation>(entry)
+                .map_err(|e| AssociationError::Syntax(e.to_string()))
+                .and_then(|raw| validate(index, raw, options))
+                .and_then(|association| {
+                    let key = (
+                        association.namespace.clone(),
+                        association.service_account.clone(),
+                    );
+                    if let Some(&first) = file.by_account.get(&key) {
+                        return Err(invalid(
+                            index,
+                            &association.namespace,
+                            &association.service_account,
+                            "serviceAccount",
+                            format!(
+                                "another association (the {}th given) already names this service account; each service account has one chain",
+                                first + 1
+                            ),
+                        ));
+                    }
+                    file.by_account.insert(key, file.associations.len());
+                    file.associations.push(association);
+                    Ok(())
+                });
+            outcomes.push((name, outcome));
+        }
+        (file, outcomes)
     }
 
     /// The association of `namespace`/`service_account`, if the file has one.

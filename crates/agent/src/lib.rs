@@ -44,6 +44,6 @@ pub use cache::{CacheConfig, CredentialCache};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::Credentials;
 pub use sdk::{SdkSettings, SdkUpstream};
-pub use server::{start, AgentOptions, RunningAgent, StartError};
+pub use server::{start, AgentOptions, ClusterAssociations, RunningAgent, StartError};
 pub use session::{session_name, session_tags, PodIdentity, SessionTag};
 pub use upstream::{Operation, Retry, Upstream, UpstreamError};

@@ -1,5 +1,6 @@
 //! The configuration in use: which chain each service account gets, from the association file
-//! (reloaded when it changes) and `--eks-auth`.
+//! (reloaded when it changes), the cluster's RoleChainAssociations (`--kubernetes`, set from
+//! outside) and `--eks-auth`, in that order.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -92,6 +93,8 @@ pub struct Routes {
     options: LoadOptions,
     table: RwLock<Arc<RouteTable>>,
     stamp: RwLock<Option<Stamp>>,
+    /// The cluster's associations (RoleChainAssociations), after the file's.
+    cluster: RwLock<Arc<RouteTable>>,
     eks_auth: Option<Route>,
 }
 
@@ -133,6 +136,7 @@ impl Routes {
             options,
             table: RwLock::new(Arc::new(table)),
             stamp: RwLock::new(stamp),
+            cluster: RwLock::new(Arc::new(RouteTable::default())),
             eks_auth: options.eks_auth.then(|| Route {
                 namespace: Arc::from(""),
                 service_account: Arc::from(""),
@@ -146,10 +150,29 @@ impl Routes {
         Arc::clone(&self.table.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The chain for `namespace`/`service_account`: its entry, else EKS Auth when enabled.
+    /// The cluster's associations in use.
+    pub fn cluster_table(&self) -> Arc<RouteTable> {
+        Arc::clone(&self.cluster.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the cluster's associations; answers the table before.
+    pub fn set_cluster(&self, associations: &AssociationFile) -> Arc<RouteTable> {
+        std::mem::replace(
+            &mut *self.cluster.write().unwrap_or_else(PoisonError::into_inner),
+            Arc::new(RouteTable::from_file(associations)),
+        )
+    }
+
+    /// The chain for `namespace`/`service_account`: the file's entry, else the cluster's,
+    /// else EKS Auth when enabled.
     pub fn route(&self, namespace: &str, service_account: &str) -> Option<Route> {
         let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(route) = table.get(namespace, service_account) {
+            return Some(route.clone());
+        }
+        drop(table);
+        let cluster = self.cluster.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(route) = cluster.get(namespace, service_account) {
             return Some(route.clone());
         }
         self.eks_auth.as_ref().map(|fallback| Route {

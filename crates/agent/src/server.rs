@@ -135,7 +135,35 @@ pub struct RunningAgent {
     pub cache: Arc<CredentialCache>,
     /// The metrics.
     pub registry: Metrics,
+    /// Where the cluster's associations are set ([`ClusterAssociations`]).
+    pub cluster_associations: ClusterAssociations,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Sets the chains the cluster holds (RoleChainAssociations) while the agent runs: the cache
+/// drops what no longer routes, as after a file reload.
+#[derive(Debug, Clone)]
+pub struct ClusterAssociations {
+    routes: Arc<Routes>,
+    cache: Arc<CredentialCache>,
+}
+
+impl ClusterAssociations {
+    /// Makes `associations` the cluster's chains; answers how many cache entries were dropped.
+    pub fn set(&self, associations: &crate::associations::AssociationFile) -> usize {
+        let old = self.routes.set_cluster(associations);
+        let dropped = self.cache.retain_chains(|key| {
+            self.routes
+                .still_routes(&key.namespace, &key.service_account, &key.chain)
+        });
+        tracing::info!(
+            before = old.len(),
+            after = associations.len(),
+            entries_dropped = dropped,
+            "cluster associations set"
+        );
+        dropped
+    }
 }
 
 impl RunningAgent {
@@ -288,6 +316,10 @@ pub async fn start(
         options.refresh_interval,
         stop_rx.clone(),
     ));
+    let cluster_associations = ClusterAssociations {
+        routes: Arc::clone(&routes),
+        cache: Arc::clone(&cache),
+    };
     tasks.spawn(reload(
         routes,
         Arc::clone(&cache),
@@ -317,6 +349,7 @@ pub async fn start(
         metrics: metrics_addr,
         cache,
         registry: metrics,
+        cluster_associations,
         task,
     })
 }

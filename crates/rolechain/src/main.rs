@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent_kubernetes;
 mod clock;
 mod cluster;
 mod diagnose;

@@ -111,6 +111,11 @@ pub struct AgentArgs {
     /// How often the renewer looks for entries due.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_delay)]
     pub refresh_interval: Duration,
+    /// Also serve the cluster's RoleChainAssociations (rolechain.dev/v1alpha1), watched through
+    /// the API server (in-cluster configuration, else the kubeconfig), after the association
+    /// file's entries; each resource's status says whether the agent accepted it.
+    #[arg(long)]
+    pub kubernetes: bool,
     /// Rehearsal: treat and hand out credentials as expiring at most this long after they are
     /// fetched (e.g. 4s), so renewals and the SDKs' refreshes happen within seconds. Off by
     /// default; STS's sessions are not shortened.
@@ -156,6 +161,18 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await?;
+    if args.kubernetes {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the Kubernetes API server (in-cluster, or the kubeconfig)")?;
+        crate::agent_kubernetes::watch(
+            client,
+            running.cluster_associations.clone(),
+            agent::associations::LoadOptions {
+                eks_auth: args.eks_auth,
+            },
+        );
+    }
     for addr in &running.credentials {
         println!("rolechain agent: credentials at http://{addr}/v1/credentials");
     }

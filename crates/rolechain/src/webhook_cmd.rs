@@ -51,6 +51,14 @@ pub struct WebhookArgs {
     /// The default lifetime of IRSA tokens, in seconds (at least 600).
     #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
     pub token_expiration: i64,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` of agent-served pods: where the node agent listens
+    /// (another address than EKS's agent when both run, for a migration).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://169.254.170.23/v1/credentials"
+    )]
+    pub agent_url: String,
     /// How long a service account the watch has not delivered yet may take to read.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_delay)]
     pub miss_timeout: Duration,
@@ -67,7 +75,10 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to the Kubernetes API server (in-cluster, or the kubeconfig)")?;
     let directory = webhook::KubeDirectory::start(client, args.miss_timeout);
+    let mut container_credentials = mutation::ContainerCredentials::default();
+    container_credentials.full_uri = args.agent_url;
     let settings = mutation::Settings {
+        container_credentials,
         region: args.region,
         regional_sts: args.sts_regional_endpoints,
         token_expiration: args.token_expiration.max(600),

@@ -67,7 +67,7 @@ pub struct RoleChainAssociationSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleChainAssociationStatus {
-    /// `Resolved` (true: the chain resolved last time; false: with the error).
+    /// `Accepted`: `True` when the agent serves the chain, `False` with what is wrong with it.
     #[serde(default)]
     pub conditions: Vec<Condition>,
 }
@@ -76,7 +76,7 @@ pub struct RoleChainAssociationStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// `Resolved`.
+    /// `Accepted`.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.

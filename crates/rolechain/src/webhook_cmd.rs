@@ -75,8 +75,10 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to the Kubernetes API server (in-cluster, or the kubeconfig)")?;
     let directory = webhook::KubeDirectory::start(client, args.miss_timeout);
-    let mut container_credentials = mutation::ContainerCredentials::default();
-    container_credentials.full_uri = args.agent_url;
+    let container_credentials = mutation::ContainerCredentials {
+        full_uri: args.agent_url,
+        ..mutation::ContainerCredentials::default()
+    };
     let settings = mutation::Settings {
         container_credentials,
         region: args.region,

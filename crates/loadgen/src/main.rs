@@ -18,6 +18,7 @@
 mod agent;
 mod load;
 mod targets;
+mod webhook;
 mod wire;
 
 use std::path::PathBuf;
@@ -54,6 +55,9 @@ enum Mode {
     Agent(agent::AgentArgs),
     /// A minimal HTTP server answering every request with one body (the agent's ceiling).
     Ceiling(agent::CeilingArgs),
+    /// The webhook's memory with 50,000 service accounts listed from a fake API server, beside
+    /// the same webhook with none.
+    Webhook(webhook::WebhookArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +118,14 @@ fn main() -> ExitCode {
             };
         }
         Some(Mode::Agent(agent_args)) => return run_agent(&runtime, &agent_args),
+        Some(Mode::Webhook(webhook_args)) => {
+            return finish(
+                "loadgen webhook",
+                runtime.block_on(webhook::run(&webhook_args)),
+                webhook_args.json,
+                webhook::table,
+            )
+        }
         None => cli.sts,
     };
     let json = args.json;
@@ -132,6 +144,12 @@ fn run_agent(runtime: &tokio::runtime::Runtime, args: &agent::AgentArgs) -> Exit
 /// A report's verdict: whether every check held, and what failed.
 trait Verdict {
     fn problems(&self) -> &[String];
+}
+
+impl Verdict for webhook::WebhookReport {
+    fn problems(&self) -> &[String] {
+        &self.problems
+    }
 }
 
 impl Verdict for Report {

@@ -8,7 +8,7 @@
 //! watch delivers it: on a miss the webhook asks the API server once, with a short timeout,
 //! rather than admit the pod unmutated as the EKS webhook does.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PartialObjectMeta};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector;
 use kube::runtime::{watcher, WatchStreamExt as _};
 
 use crate::crd::RoleChainAssociation;
@@ -132,11 +132,49 @@ impl Directory for StaticDirectory {
     }
 }
 
-/// Service accounts and associations from the API server, kept by reflectors.
+/// A service account as the webhook holds it: its `eks.amazonaws.com/` annotations, boxed
+/// (most are one role ARN); about a hundred bytes each.
+type Held = Box<[(Box<str>, Box<str>)]>;
+
+/// `namespace/name`.
+fn account_key(namespace: &str, name: &str) -> Box<str> {
+    format!("{namespace}/{name}").into_boxed_str()
+}
+
+fn held(meta: &ObjectMeta) -> Held {
+    meta.annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("eks.amazonaws.com/"))
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect()
+}
+
+fn account_of(namespace: &str, name: &str, held: &Held) -> ServiceAccount {
+    let annotations: BTreeMap<String, String> = held
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            ..ObjectMeta::default()
+        },
+        ..ServiceAccount::default()
+    }
+}
+
+/// Service accounts and associations from the API server.
+///
+/// Service accounts are watched metadata-only and held in a map of their own (not a
+/// `kube` reflector store, which keeps whole objects): 50,000 cost a few MiB.
 #[derive(Clone)]
 pub struct KubeDirectory {
     client: kube::Client,
-    accounts: reflector::Store<PartialObjectMeta<ServiceAccount>>,
+    accounts: Arc<RwLock<HashMap<Box<str>, Held>>>,
+    listed: tokio::sync::watch::Receiver<bool>,
     associations: reflector::Store<RoleChainAssociation>,
     miss_timeout: Duration,
 }
@@ -144,7 +182,7 @@ pub struct KubeDirectory {
 impl std::fmt::Debug for KubeDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeDirectory")
-            .field("service_accounts", &self.accounts.len())
+            .field("service_accounts", &self.accounts_len())
             .field("associations", &self.associations.len())
             .finish_non_exhaustive()
     }
@@ -155,21 +193,52 @@ impl KubeDirectory {
     /// associations through `client`; a miss asks the API server, waiting at most
     /// `miss_timeout`.
     pub fn start(client: kube::Client, miss_timeout: Duration) -> KubeDirectory {
-        let (accounts, writer) = reflector::store::<PartialObjectMeta<ServiceAccount>>();
+        let accounts: Arc<RwLock<HashMap<Box<str>, Held>>> = Arc::default();
+        let (listed_tx, listed) = tokio::sync::watch::channel(false);
         // Metadata only: the API server sends no spec or secrets.
         let api: Api<PartialObjectMeta<ServiceAccount>> = Api::all(client.clone());
-        let stream = watcher(api, watcher::Config::default())
-            .default_backoff()
-            // Keep only what mutation reads, whatever else the objects carry.
-            .modify(|meta| {
-                let kept = kept(&meta.metadata);
-                meta.metadata = kept.metadata;
-            });
-        tokio::spawn(
-            reflector::reflector(writer, stream)
-                .applied_objects()
-                .for_each(|_| std::future::ready(())),
-        );
+        let events = watcher(api, watcher::Config::default()).default_backoff();
+        let map = Arc::clone(&accounts);
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(events);
+            // A (re)list is built aside and swapped in whole, so lookups never see half of it.
+            let mut building: Option<HashMap<Box<str>, Held>> = None;
+            while let Some(event) = events.next().await {
+                let key_of = |meta: &PartialObjectMeta<ServiceAccount>| {
+                    account_key(
+                        meta.metadata.namespace.as_deref().unwrap_or_default(),
+                        meta.metadata.name.as_deref().unwrap_or_default(),
+                    )
+                };
+                match event {
+                    Ok(watcher::Event::Init) => building = Some(HashMap::new()),
+                    Ok(watcher::Event::InitApply(meta)) => {
+                        if let Some(b) = building.as_mut() {
+                            b.insert(key_of(&meta), held(&meta.metadata));
+                        }
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(mut b) = building.take() {
+                            b.shrink_to_fit();
+                            *map.write()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner) = b;
+                        }
+                        let _ = listed_tx.send(true);
+                    }
+                    Ok(watcher::Event::Apply(meta)) => {
+                        map.write()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(key_of(&meta), held(&meta.metadata));
+                    }
+                    Ok(watcher::Event::Delete(meta)) => {
+                        map.write()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .remove(&key_of(&meta));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "watching service accounts"),
+                }
+            }
+        });
         let (associations, writer) = reflector::store::<RoleChainAssociation>();
         let api: Api<RoleChainAssociation> = Api::all(client.clone());
         tokio::spawn(
@@ -183,15 +252,24 @@ impl KubeDirectory {
         KubeDirectory {
             client,
             accounts,
+            listed,
             associations,
             miss_timeout,
         }
     }
 
-    /// Resolves once both reflectors have listed everything once.
+    /// Resolves once service accounts and associations have been listed once.
     pub async fn ready(&self) {
-        let _ = self.accounts.wait_until_ready().await;
+        let mut listed = self.listed.clone();
+        let _ = listed.wait_for(|done| *done).await;
         let _ = self.associations.wait_until_ready().await;
+    }
+
+    fn accounts_len(&self) -> usize {
+        self.accounts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -202,9 +280,14 @@ impl Directory for KubeDirectory {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<ServiceAccount>, LookupError>> {
         Box::pin(async move {
-            let key = ObjectRef::new(name).within(namespace);
-            if let Some(found) = self.accounts.get(&key) {
-                return Ok(Some(kept(&found.metadata)));
+            let found = self
+                .accounts
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&account_key(namespace, name))
+                .map(|h| account_of(namespace, name, h));
+            if found.is_some() {
+                return Ok(found);
             }
             // Not watched yet (created a moment ago) or not there: ask once.
             let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
@@ -229,7 +312,7 @@ impl Directory for KubeDirectory {
     }
 
     fn size(&self) -> usize {
-        self.accounts.len() + self.associations.len()
+        self.accounts_len() + self.associations.len()
     }
 }
 

@@ -1,7 +1,8 @@
 //! `KubeDirectory` with `kube`'s real client against a local HTTP server answering list and
 //! watch as the API server does (there is no API server on the test machines): the service
 //! accounts' metadata and the associations are listed once and held; a service account the
-//! watch has not delivered yet (a pod created right after it) is read with one GET.
+//! watch has not delivered yet (a pod created right after it) is read with one GET; a watch
+//! that expires (410 Gone) is followed by a new list.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,88 @@ fn meta(namespace: &str, name: &str, annotations: Value) -> Value {
     })
 }
 
-/// The fake API server: its address and the paths it was asked for.
+/// The associations listed by the `n`th list (from 1): after the watch's 410, `late-sa`'s too.
+fn associations(n: usize) -> Value {
+    let one = |name: &str, sa: &str| {
+        json!({
+            "apiVersion": "rolechain.dev/v1alpha1", "kind": "RoleChainAssociation",
+            "metadata": {"namespace": "apps", "name": name, "uid": format!("u-{name}"), "resourceVersion": "3"},
+            "spec": {"serviceAccount": sa, "roleArn": "arn:aws:iam::111111111111:role/first",
+                     "targetRoleArns": [{"arn": "arn:aws:iam::222222222222:role/second"}]}
+        })
+    };
+    let mut items = vec![one("agent", "agent-sa")];
+    if n >= 2 {
+        items.push(one("late", "late-sa"));
+    }
+    json!({
+        "apiVersion": "rolechain.dev/v1alpha1", "kind": "RoleChainAssociationList",
+        "metadata": {"resourceVersion": "11"}, "items": items
+    })
+}
+
+const ASSOCIATIONS: &str = "/apis/rolechain.dev/v1alpha1/rolechainassociations";
+
+/// The answer to one request, given every request seen so far (this one last).
+fn answer(path: &str, query: &str, seen: &[String]) -> http::Response<Body> {
+    let count = |watch: bool| {
+        seen.iter()
+            .filter(|p| p.starts_with(&format!("{path}?")) && p.contains("watch=true") == watch)
+            .count()
+    };
+    let watching = query.contains("watch=true");
+    let body: Body = if watching && path == ASSOCIATIONS && count(true) == 1 {
+        // The first watch of associations expires at once (410 Gone): the client must list
+        // again.
+        let event = json!({"type": "ERROR", "object": {
+            "kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "code": 410, "reason": "Expired", "message": "too old resource version"
+        }});
+        Full::new(Bytes::from(event.to_string() + "\n")).boxed()
+    } else if watching {
+        // A watch that stays open with nothing new.
+        StreamBody::new(futures_util::stream::pending::<
+            Result<Frame<Bytes>, Infallible>,
+        >())
+        .boxed()
+    } else {
+        match path {
+            "/api/v1/serviceaccounts" => full(&json!({
+                "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+                "metadata": {"resourceVersion": "10"},
+                "items": [
+                    meta("apps", "reader", json!({
+                        "eks.amazonaws.com/role-arn": "arn:aws:iam::111111111111:role/reader",
+                        "kubectl.kubernetes.io/last-applied-configuration": "{\"a very long\": \"document\"}"
+                    })),
+                    meta("apps", "agent-sa", json!({}))
+                ]
+            })),
+            ASSOCIATIONS => full(&associations(count(false))),
+            "/api/v1/namespaces/apps/serviceaccounts/new-sa" => full(&meta(
+                "apps",
+                "new-sa",
+                json!({"eks.amazonaws.com/role-arn": "arn:aws:iam::111111111111:role/new"}),
+            )),
+            _ => {
+                let mut resp = http::Response::new(full(&json!({
+                    "apiVersion": "v1", "kind": "Status", "status": "Failure",
+                    "reason": "NotFound", "code": 404, "message": "not found"
+                })));
+                *resp.status_mut() = http::StatusCode::NOT_FOUND;
+                return resp;
+            }
+        }
+    };
+    let mut resp = http::Response::new(body);
+    resp.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// The fake API server: its address and the requests it got (`path?query`).
 async fn api_server() -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -41,71 +123,20 @@ async fn api_server() -> (String, Arc<Mutex<Vec<String>>>) {
             let (tcp, _) = listener.accept().await.unwrap();
             let log = Arc::clone(&log);
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |req: http::Request<hyper::body::Incoming>| {
+                let service =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let log = Arc::clone(&log);
                         async move {
                             let path = req.uri().path().to_string();
                             let query = req.uri().query().unwrap_or("").to_string();
-                            log.lock().unwrap().push(format!("{path}?{query}"));
-                            let watching = query.contains("watch=true");
-                            let body: Body = if watching {
-                                // A watch that stays open with nothing new.
-                                StreamBody::new(futures_util::stream::pending::<
-                                    Result<Frame<Bytes>, Infallible>,
-                                >())
-                                .boxed()
-                            } else {
-                                match path.as_str() {
-                                    "/api/v1/serviceaccounts" => full(&json!({
-                                        "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
-                                        "metadata": {"resourceVersion": "10"},
-                                        "items": [
-                                            meta("apps", "reader", json!({
-                                                "eks.amazonaws.com/role-arn": "arn:aws:iam::111111111111:role/reader",
-                                                "kubectl.kubernetes.io/last-applied-configuration": "{\"a very long\": \"document\"}"
-                                            })),
-                                            meta("apps", "agent-sa", json!({}))
-                                        ]
-                                    })),
-                                    "/apis/rolechain.dev/v1alpha1/rolechainassociations" => {
-                                        full(&json!({
-                                            "apiVersion": "rolechain.dev/v1alpha1", "kind": "RoleChainAssociationList",
-                                            "metadata": {"resourceVersion": "11"},
-                                            "items": [{
-                                                "apiVersion": "rolechain.dev/v1alpha1", "kind": "RoleChainAssociation",
-                                                "metadata": {"namespace": "apps", "name": "agent", "uid": "u1", "resourceVersion": "3"},
-                                                "spec": {"serviceAccount": "agent-sa", "roleArn": "arn:aws:iam::111111111111:role/first",
-                                                         "targetRoleArns": [{"arn": "arn:aws:iam::222222222222:role/second"}]}
-                                            }]
-                                        }))
-                                    }
-                                    "/api/v1/namespaces/apps/serviceaccounts/new-sa" => {
-                                        full(&meta(
-                                            "apps",
-                                            "new-sa",
-                                            json!({"eks.amazonaws.com/role-arn": "arn:aws:iam::111111111111:role/new"}),
-                                        ))
-                                    }
-                                    _ => {
-                                        let mut resp = http::Response::new(full(&json!({
-                                            "apiVersion": "v1", "kind": "Status", "status": "Failure",
-                                            "reason": "NotFound", "code": 404, "message": "not found"
-                                        })));
-                                        *resp.status_mut() = http::StatusCode::NOT_FOUND;
-                                        return Ok::<_, Infallible>(resp);
-                                    }
-                                }
+                            let seen = {
+                                let mut log = log.lock().unwrap();
+                                log.push(format!("{path}?{query}"));
+                                log.clone()
                             };
-                            let mut resp = http::Response::new(body);
-                            resp.headers_mut().insert(
-                                "content-type",
-                                http::HeaderValue::from_static("application/json"),
-                            );
-                            Ok::<_, Infallible>(resp)
+                            Ok::<_, Infallible>(answer(&path, &query, &seen))
                         }
-                    },
-                );
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), service)
                     .await;
@@ -140,8 +171,18 @@ async fn service_accounts_and_associations_are_held_and_a_miss_is_read_once() {
     assert!(reader.metadata.managed_fields.is_none());
     assert!(directory.has_association("apps", "agent-sa"));
     assert!(!directory.has_association("apps", "reader"));
+    // The associations' watch expired (410 Gone): the client listed again and sees the new one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !directory.has_association("apps", "late-sa") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no list after the 410: {:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(!directory.has_association("other", "agent-sa"));
-    assert_eq!(directory.size(), 3);
+    assert_eq!(directory.size(), 4);
 
     let gets = |name: &str| {
         seen.lock()

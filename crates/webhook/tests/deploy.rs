@@ -120,6 +120,24 @@ fn the_base_renders_what_each_part_needs_and_no_more() {
     hardened(webhook, &[]);
     assert_eq!(webhook["securityContext"]["runAsNonRoot"], true);
     assert_eq!(webhook["readinessProbe"]["httpGet"]["scheme"], "HTTPS");
+    // The allocator settings scripts/load webhook measures the memory with.
+    let env: Vec<(String, String)> = webhook["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for setting in ["MIMALLOC_ARENA_EAGER_COMMIT", "MIMALLOC_PURGE_DELAY"] {
+        assert!(
+            env.contains(&(setting.to_string(), "0".to_string())),
+            "{env:?}"
+        );
+    }
     assert_eq!(
         find(&objects, "PodDisruptionBudget", "rolechain-webhook")["spec"]["minAvailable"],
         1

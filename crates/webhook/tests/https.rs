@@ -479,3 +479,117 @@ async fn probes_metrics_and_a_renewed_certificate() {
         .await
         .is_err());
 }
+
+/// Pod templates as the real `kubectl` makes them (`kubectl create deployment|job|cronjob …
+/// --dry-run=client -o json`), with the service account set; `None` without kubectl.
+fn kubectl_templates() -> Option<Vec<(String, Value)>> {
+    let run = |args: &[&str]| -> Option<Value> {
+        let out = std::process::Command::new("kubectl")
+            .args(args)
+            .output()
+            .ok()?;
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(serde_json::from_slice(&out.stdout).unwrap())
+    };
+    let Some(deployment) = run(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+        "--image=busybox:1.36",
+        "--replicas=3",
+        "--port=8080",
+        "--dry-run=client",
+        "-o",
+        "json",
+    ]) else {
+        eprintln!("NOTICE: kubectl is not installed: skipping the kubectl-made fixtures");
+        assert!(
+            std::env::var("ROLECHAIN_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "kubectl is required (ROLECHAIN_REQUIRE_PEERS=1)"
+        );
+        return None;
+    };
+    let job = run(&[
+        "create",
+        "job",
+        "report",
+        "--image=busybox:1.36",
+        "--dry-run=client",
+        "-o",
+        "json",
+        "--",
+        "date",
+    ])?;
+    let cronjob = run(&[
+        "create",
+        "cronjob",
+        "nightly",
+        "--image=busybox:1.36",
+        "--schedule=0 3 * * *",
+        "--dry-run=client",
+        "-o",
+        "json",
+        "--",
+        "date",
+    ])?;
+    let pod_of = |template: &Value| {
+        let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": template["metadata"], "spec": template["spec"]});
+        pod["spec"]["serviceAccountName"] = json!("reader");
+        pod
+    };
+    Some(vec![
+        ("deployment".into(), pod_of(&deployment["spec"]["template"])),
+        ("job".into(), pod_of(&job["spec"]["template"])),
+        (
+            "cronjob".into(),
+            pod_of(&cronjob["spec"]["jobTemplate"]["spec"]["template"]),
+        ),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_made_by_kubectl_are_mutated_and_keep_their_fields() {
+    let Some(templates) = kubectl_templates() else {
+        return;
+    };
+    let served = serve(directory()).await;
+    for (what, original) in templates {
+        let (_, pod) = mutate(&served, &original, "apps").await;
+        let containers = pod["spec"]["containers"].as_array().unwrap();
+        assert_eq!(
+            containers.len(),
+            original["spec"]["containers"].as_array().unwrap().len()
+        );
+        for (c, before) in containers
+            .iter()
+            .zip(original["spec"]["containers"].as_array().unwrap())
+        {
+            assert_eq!(
+                env(c)["AWS_ROLE_ARN"],
+                "arn:aws:iam::111111111111:role/reader",
+                "{what}"
+            );
+            assert_eq!(env(c)["AWS_REGION"], "us-east-1", "{what}");
+            for field in ["name", "image", "ports", "resources", "command", "args"] {
+                assert_eq!(c[field], before[field], "{what}: {field}");
+            }
+        }
+        for field in [
+            "restartPolicy",
+            "dnsPolicy",
+            "terminationGracePeriodSeconds",
+        ] {
+            assert_eq!(
+                pod["spec"][field], original["spec"][field],
+                "{what}: {field}"
+            );
+        }
+        let (again, _) = mutate(&served, &pod, "apps").await;
+        assert!(again.get("patch").is_none(), "{what}: {again}");
+    }
+}

@@ -231,25 +231,39 @@ impl AssociationFile {
         let mut file = AssociationFile::default();
         for (index, entry) in raw.associations.into_iter().enumerate() {
             let association = validate(index, entry, options)?;
-            let key = (
-                association.namespace.clone(),
-                association.service_account.clone(),
-            );
-            if let Some(first) = file.by_account.get(&key) {
-                return Err(invalid(
-                    index,
-                    &association.namespace,
-                    &association.service_account,
-                    "serviceAccount",
-                    format!(
-                        "associations[{first}] already names this namespace and service account; each service account has one chain"
-                    ),
-                ));
-            }
-            file.by_account.insert(key, file.associations.len());
-            file.associations.push(association);
+            // In a file every entry before this one was kept: positions are indexes.
+            file.add(index, association, |first| format!("associations[{first}]"))?;
         }
         Ok(file)
+    }
+
+    /// Adds `association` (given at `index`) unless one for its service account is there;
+    /// `earlier` names that one for the message from its position.
+    fn add(
+        &mut self,
+        index: usize,
+        association: Association,
+        earlier: impl Fn(usize) -> String,
+    ) -> Result<(), AssociationError> {
+        let key = (
+            association.namespace.clone(),
+            association.service_account.clone(),
+        );
+        if let Some(&first) = self.by_account.get(&key) {
+            return Err(invalid(
+                index,
+                &association.namespace,
+                &association.service_account,
+                "serviceAccount",
+                format!(
+                    "{} already names this namespace and service account; each service account has one chain",
+                    earlier(first)
+                ),
+            ));
+        }
+        self.by_account.insert(key, self.associations.len());
+        self.associations.push(association);
+        Ok(())
     }
 
     /// Validates entries of the file's entry shape given one at a time — a cluster's
@@ -268,25 +282,7 @@ impl AssociationFile {
                 .map_err(|e| AssociationError::Syntax(e.to_string()))
                 .and_then(|raw| validate(index, raw, options))
                 .and_then(|association| {
-                    let key = (
-                        association.namespace.clone(),
-                        association.service_account.clone(),
-                    );
-                    if let Some(&first) = file.by_account.get(&key) {
-                        return Err(invalid(
-                            index,
-                            &association.namespace,
-                            &association.service_account,
-                            "serviceAccount",
-                            format!(
-                                "another association (the {}th given) already names this service account; each service account has one chain",
-                                first + 1
-                            ),
-                        ));
-                    }
-                    file.by_account.insert(key, file.associations.len());
-                    file.associations.push(association);
-                    Ok(())
+                    file.add(index, association, |_| "another association".to_string())
                 });
             outcomes.push((name, outcome));
         }

@@ -65,7 +65,9 @@ fn each_resource_is_validated_alone() {
     assert!(errors[0].1.contains("roleArn"), "{errors:#?}");
     assert!(errors[1].1.contains("extra"), "{errors:#?}");
     assert!(
-        errors[2].1.contains("another association already names this namespace and service account"),
+        errors[2]
+            .1
+            .contains("another association already names this namespace and service account"),
         "{errors:#?}"
     );
     assert!(

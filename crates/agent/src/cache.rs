@@ -146,6 +146,22 @@ impl CacheError {
 
 type Outcome = Result<Arc<Served>, CacheError>;
 
+/// What became of one resolution of a service account's chain: told to the
+/// [`CredentialCache::on_resolved`] hook (`rolechain agent --kubernetes` writes it into the
+/// RoleChainAssociation's status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// The namespace.
+    pub namespace: Arc<str>,
+    /// The service account.
+    pub service_account: Arc<str>,
+    /// `Ok`, or what upstream answered.
+    pub result: Result<(), String>,
+}
+
+/// Told every [`Resolution`]; must not block.
+pub type ResolutionHook = Arc<dyn Fn(Resolution) + Send + Sync>;
+
 /// The newest verified token seen for an entry: what renewals are made with.
 #[derive(Debug, Clone)]
 struct NewestToken {
@@ -208,6 +224,7 @@ pub struct CredentialCache {
     clock: Arc<dyn Clock>,
     metrics: Metrics,
     entries: RwLock<HashMap<Arc<CacheKey>, Arc<Entry>>>,
+    on_resolved: RwLock<Option<ResolutionHook>>,
 }
 
 impl std::fmt::Debug for CredentialCache {
@@ -235,7 +252,16 @@ impl CredentialCache {
             clock,
             metrics,
             entries: RwLock::new(HashMap::new()),
+            on_resolved: RwLock::new(None),
         }
+    }
+
+    /// Tells `hook` what each resolution of a chain (a fetch or a renewal) ended with.
+    pub fn on_resolved(&self, hook: ResolutionHook) {
+        *self
+            .on_resolved
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(hook);
     }
 
     /// The number of entries.
@@ -553,6 +579,18 @@ impl CredentialCache {
                 error = %error,
                 "chain failed"
             ),
+        }
+        let hook = self
+            .on_resolved
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(hook) = hook {
+            hook(Resolution {
+                namespace: Arc::clone(&entry.key.namespace),
+                service_account: Arc::clone(&entry.key.service_account),
+                result: outcome.as_ref().map(|_| ()).map_err(ToString::to_string),
+            });
         }
         if refused {
             // A refusal is final for this chain: drop its credentials and its entry, so the

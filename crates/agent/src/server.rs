@@ -149,6 +149,11 @@ pub struct ClusterAssociations {
 }
 
 impl ClusterAssociations {
+    /// Tells `hook` what each resolution of a chain ends with.
+    pub fn on_resolved(&self, hook: crate::cache::ResolutionHook) {
+        self.cache.on_resolved(hook);
+    }
+
     /// Makes `associations` the cluster's chains; answers how many cache entries were dropped.
     pub fn set(&self, associations: &crate::associations::AssociationFile) -> usize {
         let old = self.routes.set_cluster(associations);

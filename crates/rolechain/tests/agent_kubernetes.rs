@@ -1,5 +1,6 @@
 //! `rolechain agent --kubernetes`: RoleChainAssociations from the API server become the agent's
-//! chains, and each resource's status says whether the agent accepted it. `kube`'s real client
+//! chains, and each resource's status says whether the agent accepted it and whether its chain
+//! resolved. `kube`'s real client
 //! talks to a local HTTP server answering list, watch and status patches as the API server does
 //! (there is no API server on the test machines); the chain resolves against `rolechain up`
 //! (its examples' three-hop roles).
@@ -149,29 +150,34 @@ fn role_chain_associations_are_served_and_their_status_set() {
     assert_eq!(body["AccountId"], "222222222222", "{body}");
     assert!(body["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
 
-    // Each resource's status: accepted, or refused with the field.
+    // Each resource's status: accepted, or refused with the field; and resolved once a pod
+    // got its chain.
+    let condition = |got: &[(String, Value)], name: &str, kind: &str| -> Option<Value> {
+        got.iter()
+            .rev()
+            .find(|(p, _)| p.ends_with(&format!("/rolechainassociations/{name}/status")))
+            .and_then(|(_, v)| {
+                v["status"]["conditions"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == kind)
+                    .cloned()
+            })
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let got = patches.lock().unwrap().clone();
-        if got.len() >= 2 {
-            let status = |name: &str| {
-                got.iter()
-                    .find(|(p, _)| p.ends_with(&format!("/rolechainassociations/{name}/status")))
-                    .map(|(_, v)| v["status"]["conditions"][0].clone())
-                    .unwrap_or_else(|| panic!("no status patch for {name}: {got:?}"))
-            };
-            let good = status("three-hops");
-            assert_eq!(
-                (good["type"].as_str(), good["status"].as_str()),
-                (Some("Accepted"), Some("True")),
-                "{good}"
-            );
-            let bad = status("broken");
+        let resolved = condition(&got, "three-hops", "Resolved");
+        if let (Some(good), Some(bad), Some(resolved)) = (
+            condition(&got, "three-hops", "Accepted"),
+            condition(&got, "broken", "Accepted"),
+            resolved,
+        ) {
+            assert_eq!(good["status"], "True", "{good}");
             assert_eq!(bad["status"], "False", "{bad}");
-            assert!(
-                bad["message"].as_str().unwrap().contains("roleArn"),
-                "{bad}"
-            );
+            assert!(bad["message"].as_str().unwrap().contains("roleArn"), "{bad}");
+            assert_eq!(resolved["status"], "True", "{resolved}");
+            assert!(condition(&got, "broken", "Resolved").is_none());
             assert!(got.iter().all(|(p, _)| p
                 .starts_with("/apis/rolechain.dev/v1alpha1/namespaces/rolechain-examples/")));
             break;

@@ -67,7 +67,9 @@ pub struct RoleChainAssociationSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleChainAssociationStatus {
-    /// `Accepted`: `True` when the agent serves the chain, `False` with what is wrong with it.
+    /// `Accepted`: `True` when the agent serves the chain, `False` with what is wrong with it;
+    /// `Resolved`, once a pod asked for it: `True`, or `False` with STS's or EKS Auth's last
+    /// answer.
     #[serde(default)]
     pub conditions: Vec<Condition>,
 }
@@ -76,7 +78,7 @@ pub struct RoleChainAssociationStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// `Accepted`.
+    /// `Accepted` or `Resolved`.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.

@@ -50,16 +50,77 @@ use crate::auth::Authenticator;
 use crate::authz::Authorizer;
 use crate::service::{answered, to_response, ApiRequest, AwsService, BoxFuture};
 
-/// The actions the twin's STS answers; any other is `InvalidAction` ("Could not find operation
-/// X for version 2011-06-15").
-const OPERATIONS: &[&str] = &[
-    "AssumeRole",
-    "AssumeRoleWithWebIdentity",
-    "GetCallerIdentity",
-];
+/// The actions the twin's STS answers, each named once; any other is `InvalidAction` ("Could
+/// not find operation X for version 2011-06-15").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    AssumeRole,
+    AssumeRoleWithWebIdentity,
+    GetCallerIdentity,
+}
 
-/// The actions AWS serves without SigV4.
-const UNSIGNED: &[&str] = &["AssumeRoleWithWebIdentity"];
+impl Operation {
+    const ALL: [Operation; 3] = [
+        Operation::AssumeRole,
+        Operation::AssumeRoleWithWebIdentity,
+        Operation::GetCallerIdentity,
+    ];
+
+    /// The `Action` (also the metrics' `action` label).
+    const fn name(self) -> &'static str {
+        match self {
+            Operation::AssumeRole => "AssumeRole",
+            Operation::AssumeRoleWithWebIdentity => "AssumeRoleWithWebIdentity",
+            Operation::GetCallerIdentity => "GetCallerIdentity",
+        }
+    }
+
+    /// Whether AWS serves it without SigV4.
+    const fn unsigned(self) -> bool {
+        matches!(self, Operation::AssumeRoleWithWebIdentity)
+    }
+
+    fn of(action: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|o| o.name() == action)
+    }
+}
+
+/// The names of [`Operation::ALL`], for the Query reader.
+const OPERATIONS: [&str; Operation::ALL.len()] = {
+    let mut names = [""; Operation::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Operation::ALL[i].name();
+        i += 1;
+    }
+    names
+};
+
+const UNSIGNED_COUNT: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < Operation::ALL.len() {
+        if Operation::ALL[i].unsigned() {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+/// The names of the operations AWS serves without SigV4.
+const UNSIGNED: [&str; UNSIGNED_COUNT] = {
+    let mut names = [""; UNSIGNED_COUNT];
+    let (mut i, mut n) = (0, 0);
+    while i < Operation::ALL.len() {
+        if Operation::ALL[i].unsigned() {
+            names[n] = Operation::ALL[i].name();
+            n += 1;
+        }
+        i += 1;
+    }
+    names
+};
 
 /// Settings of [`StsService`]. Build with `StsConfig::default()` and change fields.
 #[derive(Debug, Clone)]
@@ -149,12 +210,12 @@ impl AwsService for StsService {
     }
 
     fn unsigned_actions(&self) -> &'static [&'static str] {
-        UNSIGNED
+        &UNSIGNED
     }
 
     fn operation(&self, req: &ApiRequest) -> Option<&'static str> {
         let query = parse_query(req).ok()?;
-        OPERATIONS.iter().copied().find(|a| *a == query.action())
+        Operation::of(query.action()).map(Operation::name)
     }
 
     fn error_response(&self, error: &AwsError, request_id: &str) -> Response {
@@ -201,18 +262,18 @@ impl Inner {
                 return ("unknown", Err(e));
             }
         };
-        let action = OPERATIONS
-            .iter()
-            .copied()
-            .find(|a| *a == query.action())
-            .unwrap_or("unknown");
-        let result = match action {
-            "GetCallerIdentity" => self.get_caller_identity(&req).await,
-            "AssumeRole" => self.assume_role(req, query).await,
-            "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(req, query).await,
-            _ => Err(AwsError::unknown_operation(query.action(), STS.version)),
+        let Some(operation) = Operation::of(query.action()) else {
+            let unknown = AwsError::unknown_operation(query.action(), STS.version);
+            return ("unknown", Err(unknown));
         };
-        (action, result)
+        let result = match operation {
+            Operation::GetCallerIdentity => self.get_caller_identity(&req).await,
+            Operation::AssumeRole => self.assume_role(req, query).await,
+            Operation::AssumeRoleWithWebIdentity => {
+                self.assume_role_with_web_identity(req, query).await
+            }
+        };
+        (operation.name(), result)
     }
 
     /// SigV4 verification against the store, in place: a lookup of one small record in the
@@ -254,5 +315,5 @@ fn parse_query(req: &ApiRequest) -> Result<QueryRequest, AwsError> {
                 .starts_with("application/x-www-form-urlencoded")
         });
     let body = (req.method == http::Method::POST && form).then_some(&req.body[..]);
-    QueryRequest::parse(&STS, req.uri.query().unwrap_or(""), body, OPERATIONS)
+    QueryRequest::parse(&STS, req.uri.query().unwrap_or(""), body, &OPERATIONS)
 }

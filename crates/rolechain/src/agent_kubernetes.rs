@@ -107,7 +107,11 @@ pub fn watch(
                     .get(&(namespace.clone(), resource.spec.service_account.clone()))
                     .filter(|_| accept.0 == "True")
                     .map(|r| match r {
-                        Ok(()) => ("True", "Resolved", "a pod got the chain's credentials".to_string()),
+                        Ok(()) => (
+                            "True",
+                            "Resolved",
+                            "a pod got the chain's credentials".to_string(),
+                        ),
                         Err(e) => ("False", "UpstreamError", e.clone()),
                     });
                 let conditions = conditions(resource, accept, resolved.as_ref());
@@ -135,7 +139,11 @@ pub fn watch(
 }
 
 /// The conditions wanted, keeping a condition's transition time while its status holds.
-fn conditions(resource: &RoleChainAssociation, accepted: &Wanted, resolved: Option<&Wanted>) -> Value {
+fn conditions(
+    resource: &RoleChainAssociation,
+    accepted: &Wanted,
+    resolved: Option<&Wanted>,
+) -> Value {
     let existing = |kind: &str| {
         resource
             .status
@@ -179,6 +187,9 @@ fn now() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

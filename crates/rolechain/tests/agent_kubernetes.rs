@@ -175,7 +175,10 @@ fn role_chain_associations_are_served_and_their_status_set() {
         ) {
             assert_eq!(good["status"], "True", "{good}");
             assert_eq!(bad["status"], "False", "{bad}");
-            assert!(bad["message"].as_str().unwrap().contains("roleArn"), "{bad}");
+            assert!(
+                bad["message"].as_str().unwrap().contains("roleArn"),
+                "{bad}"
+            );
             assert_eq!(resolved["status"], "True", "{resolved}");
             assert!(condition(&got, "broken", "Resolved").is_none());
             assert!(got.iter().all(|(p, _)| p

@@ -34,7 +34,7 @@
 //!             let role_arn = v.required_str("RoleArn", &rules::STS_ARN);
 //!             let session = v.required_str("RoleSessionName", &rules::ROLE_SESSION_NAME);
 //!             let duration = v.int("DurationSeconds", &rules::ROLE_DURATION_SECONDS).unwrap_or(3600);
-//!             let tags: Vec<(String, String)> = v
+//!             let tags: Vec<_> = v
 //!                 .struct_list("Tags", &rules::TAG_LIST)
 //!                 .iter()
 //!                 .map(|t| {
@@ -42,7 +42,11 @@
 //!                      v.required_str(t.member("Value"), &rules::TAG_VALUE))
 //!                 })
 //!                 .collect();
-//!             v.finish()?;
+//!             // Required members are read with the proof that every member validated.
+//!             let checked = v.finish()?;
+//!             let (role_arn, session) = (role_arn.get(&checked), session.get(&checked));
+//!             let tags: Vec<(String, String)> =
+//!                 tags.into_iter().map(|(k, v)| (k.get(&checked), v.get(&checked))).collect();
 //!             // … the service decides; here it grants.
 //!             # let _ = (duration, tags);
 //!             let expiration = time::OffsetDateTime::UNIX_EPOCH;
@@ -87,8 +91,8 @@ pub use error::AwsError;
 pub use form::Params;
 pub use json::{epoch_seconds, json_response, JSON_CONTENT_TYPE};
 pub use query::{
-    has_duplicate_keys, rules, IntRule, ListRule, Path, QueryRequest, QueryService, StrRule,
-    Validator, DUPLICATE_TAG_KEYS, IAM, NO_VERSION_SPECIFIED, STS,
+    has_duplicate_keys, rules, Checked, IntRule, ListRule, Path, QueryRequest, QueryService,
+    Required, StrRule, Validator, DUPLICATE_TAG_KEYS, IAM, NO_VERSION_SPECIFIED, STS,
 };
 pub use xml::{
     escape, iam_policy_encode, iso8601, query_empty_response, query_empty_response_body,

@@ -184,8 +184,8 @@ fn botocore_parses_what_awswire_writes() {
     ));
     let params = Params::parse(b"RoleName=bad%20name").expect("form");
     let mut v = Validator::new(&params);
-    v.required_str("RoleName", &awswire::rules::ROLE_NAME);
-    v.required_str("AssumeRolePolicyDocument", &awswire::rules::POLICY_DOCUMENT);
+    let _ = v.required_str("RoleName", &awswire::rules::ROLE_NAME);
+    let _ = v.required_str("AssumeRolePolicyDocument", &awswire::rules::POLICY_DOCUMENT);
     let err = v.finish().expect_err("invalid");
     cases.push(case(
         "iam_validation",

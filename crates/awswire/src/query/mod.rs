@@ -185,10 +185,11 @@ fn lower_first(s: &str) -> String {
 /// `2 validation errors detected: Value null at 'roleArn' failed to satisfy constraint:
 /// Member must not be null; Value 'a' at 'roleSessionName' …`.
 ///
-/// Getters always return a value so handlers need no `unwrap`: a missing or invalid
-/// required member reads as empty (or 0). Values are only meaningful once
-/// [`finish`](Self::finish) has returned `Ok`. Call the getters in the model's member order:
-/// that is the order of the messages.
+/// Optional getters answer `None` for a member that is absent or invalid; required ones a
+/// [`Required`], whose value can only be read with the [`Checked`] that
+/// [`finish`](Self::finish) returns when nothing failed — a handler cannot use a missing
+/// member by mistake. Call the getters in the model's member order: that is the order of the
+/// messages.
 ///
 /// # Messages (Coral's wording)
 ///
@@ -205,6 +206,7 @@ fn lower_first(s: &str) -> String {
 /// List members are numbered by position (1-based) in labels, which is the index botocore
 /// sends.
 #[derive(Debug)]
+#[must_use = "a Validator's values are only usable once finish() has checked them"]
 pub struct Validator<'a> {
     params: &'a Params,
     errors: Vec<String>,
@@ -253,20 +255,14 @@ impl<'a> Validator<'a> {
         self.check_str(&at, value, rule).then(|| value.to_owned())
     }
 
-    /// A required string member; empty if absent or invalid (and the failure recorded).
-    pub fn required_str(&mut self, at: impl Into<Path>, rule: &StrRule) -> String {
+    /// A required string member (a failure recorded when absent or invalid).
+    pub fn required_str(&mut self, at: impl Into<Path>, rule: &StrRule) -> Required<String> {
         let at = at.into();
         match self.params.get(&at.key) {
-            Some(value) => {
-                if self.check_str(&at, value, rule) {
-                    value.to_owned()
-                } else {
-                    String::new()
-                }
-            }
+            Some(value) => Required(self.check_str(&at, value, rule).then(|| value.to_owned())),
             None => {
                 self.fail(&at, None, "Member must not be null");
-                String::new()
+                Required(None)
             }
         }
     }
@@ -365,14 +361,14 @@ impl<'a> Validator<'a> {
         ok.then_some(value)
     }
 
-    /// A required integer member; 0 if absent or invalid.
-    pub fn required_int(&mut self, at: impl Into<Path>, rule: &IntRule) -> i64 {
+    /// A required integer member (a failure recorded when absent or invalid).
+    pub fn required_int(&mut self, at: impl Into<Path>, rule: &IntRule) -> Required<i64> {
         let at = at.into();
         if !self.params.contains(&at.key) {
             self.fail(&at, None, "Member must not be null");
-            return 0;
+            return Required(None);
         }
-        self.int(at, rule).unwrap_or(0)
+        Required(self.int(at, rule))
     }
 
     /// An optional boolean member (`true`/`false`, any case).
@@ -539,12 +535,12 @@ impl<'a> Validator<'a> {
     /// `Ok` if nothing failed; a `MalformedInput` for the first list index that is not valid
     /// (see [`str_list`](Self::str_list)); else one `ValidationError` with every message:
     /// `1 validation error detected: …` or `N validation errors detected: …; …`.
-    pub fn finish(self) -> Result<(), AwsError> {
+    pub fn finish(self) -> Result<Checked, AwsError> {
         if let Some(first) = self.malformed.first() {
             return Err(AwsError::malformed_input(first.clone()));
         }
         match self.errors.len() {
-            0 => Ok(()),
+            0 => Ok(Checked(())),
             n => {
                 let mut message = format!(
                     "{n} validation error{} detected: ",
@@ -559,6 +555,45 @@ impl<'a> Validator<'a> {
                 Err(AwsError::validation(message))
             }
         }
+    }
+}
+
+/// Proof that a [`Validator`] finished with every member valid: what reads a [`Required`].
+#[derive(Debug)]
+pub struct Checked(());
+
+/// A required member's value, read with the [`Checked`] of its validator. Without a value (the
+/// member absent or invalid) the validator recorded a failure, so no `Checked` exists for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a required member is read to be used"]
+pub struct Required<T>(Option<T>);
+
+impl<T> Required<T> {
+    /// The value made into another (a type the member builds).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Required<U> {
+        Required(self.0.map(f))
+    }
+
+    /// Both values, when both are there.
+    pub fn zip<U>(self, other: Required<U>) -> Required<(T, U)> {
+        Required(self.0.zip(other.0))
+    }
+
+    /// The value.
+    pub fn get(self, checked: &Checked) -> T {
+        let _ = checked;
+        match self.0 {
+            Some(v) => v,
+            // A getter that has no value recorded a failure, and finish() answered Err.
+            None => unreachable!("a Checked exists only when every required member has a value"),
+        }
+    }
+}
+
+/// Every value of a list of required members (a list's structures' members).
+impl<T> FromIterator<Required<T>> for Required<Vec<T>> {
+    fn from_iter<I: IntoIterator<Item = Required<T>>>(items: I) -> Self {
+        Required(items.into_iter().map(|r| r.0).collect())
     }
 }
 

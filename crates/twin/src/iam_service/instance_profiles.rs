@@ -5,7 +5,7 @@
 //! except the listings: `ListInstanceProfiles` on `…:instance-profile{PathPrefix}` and
 //! `ListInstanceProfilesForRole` on the role's ARN, as AWS names them in its denials.
 
-use awswire::{rules, AwsError, Element, Validator};
+use awswire::{rules, AwsError, Element, Required, Validator};
 use twin_state::{CreateInstanceProfile, InstanceProfileView, StateError};
 
 use super::roles::{check_tag_keys, read_tags};
@@ -14,7 +14,7 @@ use crate::failure::Failure;
 
 impl Call<'_> {
     /// `InstanceProfileName`.
-    fn profile_name(v: &mut Validator<'_>) -> String {
+    fn profile_name(v: &mut Validator<'_>) -> Required<String> {
         v.required_str("InstanceProfileName", &rules::INSTANCE_PROFILE_NAME)
     }
 
@@ -35,9 +35,8 @@ impl Call<'_> {
         }
     }
 
-    /// Ends validation, then authorizes `iam:{Action}` on profile `name`.
-    fn finish_on_profile(&self, v: Validator<'_>, name: &str) -> Result<(), AwsError> {
-        v.finish()?;
+    /// Authorizes `iam:{Action}` on profile `name` (once validation has passed).
+    fn authorize_profile(&self, name: &str) -> Result<(), AwsError> {
         self.authorize(&self.profile_arn(name)?)
     }
 
@@ -58,7 +57,9 @@ impl Call<'_> {
         let name = Self::profile_name(&mut v);
         let path = v.str("Path", &rules::PATH);
         let tags = read_tags(&mut v, false);
-        v.finish()?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let tags = tags.get(&checked);
         check_tag_keys(&tags)?;
         let shown_path = path.clone().unwrap_or_else(|| "/".to_string());
         let arn = format!(
@@ -93,7 +94,9 @@ impl Call<'_> {
     pub(super) fn get_instance_profile(&self) -> Out {
         let mut v = self.query.validator();
         let name = Self::profile_name(&mut v);
-        self.finish_on_profile(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        self.authorize_profile(&name)?;
         let view = self.store().get_instance_profile(&self.account, &name)?;
         let shown = self.render_profile(&view)?;
         self.ok(|r| {
@@ -104,7 +107,9 @@ impl Call<'_> {
     pub(super) fn delete_instance_profile(&self) -> Out {
         let mut v = self.query.validator();
         let name = Self::profile_name(&mut v);
-        self.finish_on_profile(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        self.authorize_profile(&name)?;
         self.store().delete_instance_profile(&self.account, &name)?;
         self.done()
     }
@@ -129,7 +134,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let role = Self::role_name(&mut v);
         let paging = Self::read_paging(&mut v);
-        self.finish_on_role(v, &role)?;
+        let checked = v.finish()?;
+        let role = role.get(&checked);
+        self.authorize_role(&role)?;
         let page = self
             .store()
             .list_instance_profiles_for_role(&self.account, &role, &paging)?;
@@ -151,7 +158,10 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::profile_name(&mut v);
         let role = Self::role_name(&mut v);
-        self.finish_on_profile(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let role = role.get(&checked);
+        self.authorize_profile(&name)?;
         // AWS also requires iam:PassRole on the role: the profile hands it to whatever
         // instance gets the profile.
         let role_arn = self.role_arn(&role)?;
@@ -165,7 +175,10 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::profile_name(&mut v);
         let role = Self::role_name(&mut v);
-        self.finish_on_profile(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let role = role.get(&checked);
+        self.authorize_profile(&name)?;
         self.store()
             .remove_role_from_instance_profile(&self.account, &name, &role)?;
         self.done()
@@ -175,7 +188,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::profile_name(&mut v);
         let tags = read_tags(&mut v, true);
-        v.finish()?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let tags = tags.get(&checked);
         check_tag_keys(&tags)?;
         let arn = self.profile_arn(&name)?;
         self.authorize_with(&arn, &|ctx| {
@@ -193,7 +208,8 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::profile_name(&mut v);
         let keys = v.str_list("TagKeys", &rules::TAG_LIST.required(), &rules::TAG_KEY);
-        v.finish()?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
         let arn = self.profile_arn(&name)?;
         self.authorize_with(&arn, &|ctx| {
             ctx.set_multi("aws:TagKeys", keys.iter().cloned());
@@ -207,7 +223,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::profile_name(&mut v);
         let paging = Self::read_paging(&mut v);
-        self.finish_on_profile(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        self.authorize_profile(&name)?;
         let page = self
             .store()
             .list_instance_profile_tags(&self.account, &name, &paging)?;

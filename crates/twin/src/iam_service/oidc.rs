@@ -1,12 +1,12 @@
 //! IAM OIDC identity providers.
 
-use awswire::{rules, ListRule, Validator};
+use awswire::{rules, ListRule, Required, Validator};
 use twin_state::CreateOidcProvider;
 
 use super::{render, Call, Out};
 
 impl Call<'_> {
-    fn provider_arn(v: &mut Validator<'_>) -> String {
+    fn provider_arn(v: &mut Validator<'_>) -> Required<String> {
         v.required_str("OpenIDConnectProviderArn", &rules::IAM_ARN)
     }
 
@@ -16,7 +16,9 @@ impl Call<'_> {
         let client_ids = v.str_list("ClientIDList", &ListRule::ANY, &rules::CLIENT_ID);
         let thumbprints = v.str_list("ThumbprintList", &ListRule::ANY, &rules::THUMBPRINT);
         let tags = super::roles::read_tags(&mut v, false);
-        v.finish()?;
+        let checked = v.finish()?;
+        let url = url.get(&checked);
+        let tags = tags.get(&checked);
         super::roles::check_tag_keys(&tags)?;
         let host_path = twin_state::oidc_provider_host_path(&url)
             .unwrap_or(&url)
@@ -43,7 +45,8 @@ impl Call<'_> {
     pub(super) fn get_oidc_provider(&self) -> Out {
         let mut v = self.query.validator();
         let arn = Self::provider_arn(&mut v);
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
         self.authorize(&arn)?;
         let p = self.store().get_oidc_provider(&arn)?;
         self.ok(|r| {
@@ -71,7 +74,8 @@ impl Call<'_> {
     pub(super) fn delete_oidc_provider(&self) -> Out {
         let mut v = self.query.validator();
         let arn = Self::provider_arn(&mut v);
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
         self.authorize(&arn)?;
         self.store().delete_oidc_provider(&arn)?;
         self.done()
@@ -81,7 +85,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let arn = Self::provider_arn(&mut v);
         let client = v.required_str("ClientID", &rules::CLIENT_ID);
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
+        let client = client.get(&checked);
         self.authorize(&arn)?;
         Ok((arn, client))
     }
@@ -106,7 +112,8 @@ impl Call<'_> {
             &ListRule::ANY.required(),
             &rules::THUMBPRINT,
         );
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
         self.authorize(&arn)?;
         self.store().update_thumbprints(&arn, &thumbprints)?;
         self.done()

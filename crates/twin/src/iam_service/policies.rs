@@ -1,6 +1,6 @@
 //! Customer managed policies, their versions, attachments and permissions boundaries.
 
-use awswire::{rules, StrRule, Validator};
+use awswire::{rules, Required, StrRule, Validator};
 use twin_state::{CreatePolicy, ListPolicies, PolicyScope};
 
 use super::{render, Call, Out, VERSION_ID};
@@ -9,7 +9,7 @@ const SCOPE: StrRule = StrRule::ANY.one_of(&["All", "AWS", "Local"]);
 const USAGE: StrRule = StrRule::ANY.one_of(&["PermissionsPolicy", "PermissionsBoundary"]);
 
 impl Call<'_> {
-    fn policy_arn(v: &mut Validator<'_>) -> String {
+    fn policy_arn(v: &mut Validator<'_>) -> Required<String> {
         v.required_str("PolicyArn", &rules::IAM_ARN)
     }
 
@@ -20,7 +20,10 @@ impl Call<'_> {
         let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
         let description = v.str("Description", &rules::POLICY_DESCRIPTION);
         let tags = super::roles::read_tags(&mut v, false);
-        v.finish()?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let document = document.get(&checked);
+        let tags = tags.get(&checked);
         super::roles::check_tag_keys(&tags)?;
         let shown_path = path.clone().unwrap_or_else(|| "/".to_string());
         self.authorize(&format!(
@@ -43,7 +46,8 @@ impl Call<'_> {
     pub(super) fn get_policy(&self) -> Out {
         let mut v = self.query.validator();
         let arn = Self::policy_arn(&mut v);
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
         self.authorize(&arn)?;
         let policy = self.store().get_policy(&arn)?;
         self.ok(|r| {
@@ -54,7 +58,8 @@ impl Call<'_> {
     pub(super) fn delete_policy(&self) -> Out {
         let mut v = self.query.validator();
         let arn = Self::policy_arn(&mut v);
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
         self.authorize(&arn)?;
         self.store().delete_policy(&arn)?;
         self.done()
@@ -94,7 +99,9 @@ impl Call<'_> {
         let arn = Self::policy_arn(&mut v);
         let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
         let set_default = v.bool("SetAsDefault").unwrap_or(false);
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
+        let document = document.get(&checked);
         self.authorize(&arn)?;
         let version = self
             .store()
@@ -108,7 +115,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let arn = Self::policy_arn(&mut v);
         let id = v.required_str("VersionId", &VERSION_ID);
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
+        let id = id.get(&checked);
         self.authorize(&arn)?;
         let version = self.store().get_policy_version(&arn, &id)?;
         self.ok(|r| {
@@ -120,7 +129,8 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let arn = Self::policy_arn(&mut v);
         let paging = Self::read_paging(&mut v);
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
         self.authorize(&arn)?;
         let mut versions = self.store().list_policy_versions(&arn)?;
         // IAM lists the newest first.
@@ -138,7 +148,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let arn = Self::policy_arn(&mut v);
         let id = v.required_str("VersionId", &VERSION_ID);
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
+        let id = id.get(&checked);
         self.authorize(&arn)?;
         self.store().delete_policy_version(&arn, &id)?;
         self.done()
@@ -148,7 +160,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let arn = Self::policy_arn(&mut v);
         let id = v.required_str("VersionId", &VERSION_ID);
-        v.finish()?;
+        let checked = v.finish()?;
+        let arn = arn.get(&checked);
+        let id = id.get(&checked);
         self.authorize(&arn)?;
         self.store().set_default_policy_version(&arn, &id)?;
         self.done()
@@ -159,7 +173,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         let arn = v.required_str(member, &rules::IAM_ARN);
-        v.finish()?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let arn = arn.get(&checked);
         let role_arn = self.role_arn(&name)?;
         let key = if member == "PermissionsBoundary" {
             "iam:PermissionsBoundary"
@@ -191,7 +207,9 @@ impl Call<'_> {
         let name = Self::role_name(&mut v);
         let prefix = v.str("PathPrefix", &rules::POLICY_PATH);
         let paging = Self::read_paging(&mut v);
-        self.finish_on_role(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        self.authorize_role(&name)?;
         let page = self.store().list_attached_role_policies(
             &self.account,
             &name,
@@ -216,7 +234,9 @@ impl Call<'_> {
     pub(super) fn delete_role_permissions_boundary(&self) -> Out {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
-        self.finish_on_role(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        self.authorize_role(&name)?;
         self.store()
             .delete_role_permissions_boundary(&self.account, &name)?;
         self.done()

@@ -1,12 +1,12 @@
 //! Roles, their tags and inline policies.
 
-use awswire::{iam_policy_encode, rules, AwsError, Validator};
+use awswire::{iam_policy_encode, rules, AwsError, Required, Validator};
 use twin_state::{CreateRole, Tag};
 
 use super::{render, Call, Out};
 
 /// Reads a `Tags` member list (`Tags.member.N.Key`/`Value`).
-pub(crate) fn read_tags(v: &mut Validator<'_>, required: bool) -> Vec<Tag> {
+pub(crate) fn read_tags(v: &mut Validator<'_>, required: bool) -> Required<Vec<Tag>> {
     let rule = if required {
         rules::TAG_LIST.required()
     } else {
@@ -15,10 +15,9 @@ pub(crate) fn read_tags(v: &mut Validator<'_>, required: bool) -> Vec<Tag> {
     v.struct_list("Tags", &rule)
         .iter()
         .map(|t| {
-            Tag::new(
-                v.required_str(t.member("Key"), &rules::TAG_KEY),
-                v.required_str(t.member("Value"), &rules::TAG_VALUE),
-            )
+            let key = v.required_str(t.member("Key"), &rules::TAG_KEY);
+            key.zip(v.required_str(t.member("Value"), &rules::TAG_VALUE))
+                .map(|(k, value)| Tag::new(k, value))
         })
         .collect()
 }
@@ -34,14 +33,13 @@ pub(crate) fn check_tag_keys(tags: &[Tag]) -> Result<(), AwsError> {
 
 impl Call<'_> {
     /// `RoleName`.
-    pub(super) fn role_name(v: &mut Validator<'_>) -> String {
+    pub(super) fn role_name(v: &mut Validator<'_>) -> Required<String> {
         v.required_str("RoleName", &rules::ROLE_NAME)
     }
 
-    /// Ends validation (every member read: one `ValidationError` for all that failed), then
-    /// authorizes `iam:{Action}` on role `name`.
-    pub(super) fn finish_on_role(&self, v: Validator<'_>, name: &str) -> Result<(), AwsError> {
-        v.finish()?;
+    /// Authorizes `iam:{Action}` on role `name` (once validation has passed: every member
+    /// read, one `ValidationError` for all that failed).
+    pub(super) fn authorize_role(&self, name: &str) -> Result<(), AwsError> {
         self.authorize(&self.role_arn(name)?)
     }
 
@@ -54,7 +52,10 @@ impl Call<'_> {
         let max = v.int("MaxSessionDuration", &rules::MAX_SESSION_DURATION);
         let boundary = v.str("PermissionsBoundary", &rules::IAM_ARN);
         let tags = read_tags(&mut v, false);
-        v.finish()?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let document = document.get(&checked);
+        let tags = tags.get(&checked);
         check_tag_keys(&tags)?;
         let shown_path = path.clone().unwrap_or_else(|| "/".to_string());
         self.authorize(&format!(
@@ -80,7 +81,9 @@ impl Call<'_> {
     pub(super) fn get_role(&self) -> Out {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
-        self.finish_on_role(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        self.authorize_role(&name)?;
         let (role, trust) = self.store().get_role_rendered(&self.account, &name)?;
         self.ok(|r| {
             r.child("Role", |e| render::role(e, &role, &trust, true));
@@ -90,7 +93,9 @@ impl Call<'_> {
     pub(super) fn delete_role(&self) -> Out {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
-        self.finish_on_role(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        self.authorize_role(&name)?;
         self.store().delete_role(&self.account, &name)?;
         self.done()
     }
@@ -126,7 +131,9 @@ impl Call<'_> {
         let name = Self::role_name(&mut v);
         let description = v.str("Description", &rules::ROLE_DESCRIPTION);
         let max = v.int("MaxSessionDuration", &rules::MAX_SESSION_DURATION);
-        self.finish_on_role(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        self.authorize_role(&name)?;
         self.store().update_role(
             &self.account,
             &name,
@@ -140,7 +147,10 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
-        self.finish_on_role(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let document = document.get(&checked);
+        self.authorize_role(&name)?;
         self.store()
             .update_assume_role_policy(&self.account, &name, &document)?;
         self.done()
@@ -150,7 +160,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         let tags = read_tags(&mut v, true);
-        v.finish()?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let tags = tags.get(&checked);
         check_tag_keys(&tags)?;
         let arn = self.role_arn(&name)?;
         self.authorize_with(&arn, &|ctx| {
@@ -167,7 +179,8 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         let keys = v.str_list("TagKeys", &rules::TAG_LIST.required(), &rules::TAG_KEY);
-        v.finish()?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
         let arn = self.role_arn(&name)?;
         self.authorize_with(&arn, &|ctx| {
             ctx.set_multi("aws:TagKeys", keys.iter().cloned());
@@ -180,7 +193,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         let paging = Self::read_paging(&mut v);
-        self.finish_on_role(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        self.authorize_role(&name)?;
         let page = self.store().list_role_tags(&self.account, &name, &paging)?;
         self.ok(|r| {
             render::tags(r, &page.items);
@@ -193,7 +208,11 @@ impl Call<'_> {
         let name = Self::role_name(&mut v);
         let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
         let document = v.required_str("PolicyDocument", &rules::POLICY_DOCUMENT);
-        self.finish_on_role(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let policy_name = policy_name.get(&checked);
+        let document = document.get(&checked);
+        self.authorize_role(&name)?;
         self.store()
             .put_role_policy(&self.account, &name, &policy_name, &document)?;
         self.done()
@@ -203,7 +222,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
-        v.finish()?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let policy_name = policy_name.get(&checked);
         // One read serves the authorization, the role's own spelling of its name and the policy.
         let (role, arn) = self.read_role(&name)?;
         self.authorize(&arn)?;
@@ -220,7 +241,10 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         let policy_name = v.required_str("PolicyName", &rules::POLICY_NAME);
-        self.finish_on_role(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        let policy_name = policy_name.get(&checked);
+        self.authorize_role(&name)?;
         self.store()
             .delete_role_policy(&self.account, &name, &policy_name)?;
         self.done()
@@ -230,7 +254,9 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let name = Self::role_name(&mut v);
         let paging = Self::read_paging(&mut v);
-        self.finish_on_role(v, &name)?;
+        let checked = v.finish()?;
+        let name = name.get(&checked);
+        self.authorize_role(&name)?;
         let page = self
             .store()
             .list_role_policies(&self.account, &name, &paging)?;

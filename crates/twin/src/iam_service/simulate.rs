@@ -310,7 +310,8 @@ impl Call<'_> {
         let mut v = self.query.validator();
         let source_arn = v.required_str("PolicySourceArn", &rules::IAM_ARN);
         let req = read_request(&mut v, false);
-        v.finish()?;
+        let checked = v.finish()?;
+        let source_arn = source_arn.get(&checked);
         self.authorize(&source_arn)?;
         let mut identity = Vec::new();
         let mut boundary = None;

@@ -93,13 +93,13 @@ fn read(query: &QueryRequest) -> Result<Params, AwsError> {
     v.str("SerialNumber", &rules::SERIAL_NUMBER);
     v.str("TokenCode", &rules::TOKEN_CODE);
     let source_identity = v.str("SourceIdentity", &rules::SOURCE_IDENTITY);
-    v.finish()?;
+    let checked = v.finish()?;
     Ok(Params {
-        role_arn,
-        session_name,
-        policies,
+        role_arn: role_arn.get(&checked),
+        session_name: session_name.get(&checked),
+        policies: policies.get(&checked),
         duration,
-        tags,
+        tags: tags.get(&checked),
         transitive_keys,
         external_id,
         source_identity,

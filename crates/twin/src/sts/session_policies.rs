@@ -1,7 +1,7 @@
 //! Session policies as an `AssumeRole*` request passes them, and `PackedPolicySize`, the share
 //! of STS's packed limit they and the session tags take.
 
-use awswire::{rules, AwsError, Validator};
+use awswire::{rules, AwsError, Required, Validator};
 use iam::PolicyKind;
 use twin_state::StateError;
 
@@ -18,14 +18,17 @@ pub(crate) struct SessionPolicies {
 
 impl SessionPolicies {
     /// Reads `PolicyArns` then `Policy`, in the model's member order.
-    pub(crate) fn read(v: &mut Validator<'_>, policy_rule: &awswire::StrRule) -> Self {
-        let arns = v
+    pub(crate) fn read(
+        v: &mut Validator<'_>,
+        policy_rule: &awswire::StrRule,
+    ) -> Required<SessionPolicies> {
+        let arns: Required<Vec<String>> = v
             .struct_list("PolicyArns", &awswire::ListRule::ANY)
             .iter()
             .map(|m| v.required_str(m.member("arn"), &rules::STS_ARN))
             .collect();
         let inline = v.str("Policy", policy_rule);
-        SessionPolicies { inline, arns }
+        arns.map(|arns| SessionPolicies { inline, arns })
     }
 
     pub(crate) fn is_empty(&self) -> bool {

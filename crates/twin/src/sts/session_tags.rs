@@ -1,7 +1,7 @@
 //! Session tags of a new session: those passed, those a calling session hands on as
 //! transitive, and how the request's `Tags` and `TransitiveTagKeys` are read.
 
-use awswire::{rules, AwsError, Path, Validator};
+use awswire::{rules, AwsError, Path, Required, Validator};
 use iam::RequestContext;
 use twin_state::{Session, Tag};
 
@@ -108,15 +108,14 @@ pub(crate) fn inherited_tags(session: Option<&Session>) -> Vec<Tag> {
 }
 
 /// Reads `Tags` (Key, Value) and `TransitiveTagKeys`.
-pub(crate) fn read_tags(v: &mut Validator<'_>) -> (Vec<Tag>, Vec<String>) {
+pub(crate) fn read_tags(v: &mut Validator<'_>) -> (Required<Vec<Tag>>, Vec<String>) {
     let members: Vec<Path> = v.struct_list("Tags", &rules::TAG_LIST);
     let tags = members
         .iter()
         .map(|m| {
-            Tag::new(
-                v.required_str(m.member("Key"), &rules::TAG_KEY),
-                v.required_str(m.member("Value"), &rules::TAG_VALUE),
-            )
+            let key = v.required_str(m.member("Key"), &rules::TAG_KEY);
+            key.zip(v.required_str(m.member("Value"), &rules::TAG_VALUE))
+                .map(|(k, value)| Tag::new(k, value))
         })
         .collect();
     let keys = v.str_list("TransitiveTagKeys", &rules::TAG_LIST, &rules::TAG_KEY);

@@ -59,13 +59,13 @@ fn read(query: &QueryRequest) -> Result<Params, AwsError> {
     let provider_id = v.str("ProviderId", &rules::PROVIDER_ID);
     let policies = SessionPolicies::read(&mut v, &rules::SESSION_POLICY);
     let duration = v.int("DurationSeconds", &rules::ROLE_DURATION_SECONDS);
-    v.finish()?;
+    let checked = v.finish()?;
     Ok(Params {
-        role_arn,
-        session_name,
-        token,
+        role_arn: role_arn.get(&checked),
+        session_name: session_name.get(&checked),
+        token: token.get(&checked),
         provider_id,
-        policies,
+        policies: policies.get(&checked),
         duration,
     })
 }

@@ -46,6 +46,17 @@ struct WireCredentials<'a> {
 }
 
 impl Credentials {
+    /// The same credentials for the AWS SDK (signing a call with them), named `provider`.
+    pub fn to_sdk(&self, provider: &'static str) -> aws_credential_types::Credentials {
+        aws_credential_types::Credentials::new(
+            self.access_key_id.clone(),
+            self.secret_access_key.clone(),
+            Some(self.session_token.clone()),
+            Some(self.expiration),
+            provider,
+        )
+    }
+
     /// The JSON body of a `/v1/credentials` answer.
     pub fn to_wire_json(&self) -> Vec<u8> {
         let wire = WireCredentials {

@@ -228,13 +228,7 @@ impl Upstream for SdkUpstream {
     ) -> BoxFuture<'a, Result<Credentials, UpstreamError>> {
         Box::pin(async move {
             let op = Operation::AssumeRole;
-            let caller = aws_credential_types::Credentials::new(
-                request.caller.access_key_id.clone(),
-                request.caller.secret_access_key.clone(),
-                Some(request.caller.session_token.clone()),
-                Some(request.caller.expiration),
-                "rolechain-agent-chain",
-            );
+            let caller = request.caller.to_sdk("rolechain-agent-chain");
             let mut call = self
                 .sts
                 .assume_role()

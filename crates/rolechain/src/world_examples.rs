@@ -318,6 +318,22 @@ pub async fn check(
     let mut out = format!(
         "\nExamples (cluster {CLUSTER}, namespace {NAMESPACE}), checked just now through the twin:\n"
     );
+    // One issuer for every example's token: the cluster's keys, read once.
+    let issuer =
+        local::find_cluster(data_dir, Some(CLUSTER), Some(DEVELOPER)).and_then(|(dir, record)| {
+            oidc::Issuer::load_or_create(oidc::IssuerConfig::new(
+                record.issuer_url,
+                local::key_dir(&dir),
+            ))
+            .map_err(anyhow::Error::from)
+        });
+    let issuer = match issuer {
+        Ok(issuer) => issuer,
+        Err(e) => {
+            let _ = writeln!(out, "  ✗ the examples' tokens cannot be minted: {e:#}");
+            return Some(out);
+        }
+    };
     let upstream = agent::SdkUpstream::new(&agent::SdkSettings {
         region: Some(REGION.into()),
         endpoint_url: Some(base_url.to_string()),
@@ -326,7 +342,7 @@ pub async fn check(
     .await;
     for example in examples() {
         let result = check_one(
-            store, data_dir, &api, agent_url, &cluster, &upstream, &example,
+            store, &issuer, &api, agent_url, &cluster, &upstream, &example,
         )
         .await;
         let (bucket, key) = example.reads;
@@ -357,7 +373,7 @@ pub async fn check(
 /// One example's chain; the final session's ARN.
 async fn check_one(
     store: &Store,
-    data_dir: &Path,
+    issuer: &oidc::Issuer,
     api: &TwinApi,
     agent_url: Option<&str>,
     cluster: &twin_state::Cluster,
@@ -368,11 +384,6 @@ async fn check_one(
     let sa = store
         .get_service_account(cluster, NAMESPACE, example.service_account)
         .with_context(|| format!("service account {NAMESPACE}/{}", example.service_account))?;
-    let (issuer_dir, record) = local::find_cluster(data_dir, Some(CLUSTER), Some(DEVELOPER))?;
-    let issuer = oidc::Issuer::load_or_create(oidc::IssuerConfig::new(
-        record.issuer_url.clone(),
-        local::key_dir(&issuer_dir),
-    ))?;
     let audience = match example.path {
         Via::Irsa { .. } => STS_AUDIENCE,
         Via::Agent { .. } => POD_IDENTITY,
@@ -411,7 +422,7 @@ async fn check_one(
                     .map_err(|e| anyhow::anyhow!("AssumeRole {next}: {e}"))?;
                 arn.clone_from(next);
             }
-            (creds, arn)
+            (creds.to_sdk("rolechain-up-check"), arn)
         }
         Via::Agent { last } => {
             let Some(url) = agent_url else {
@@ -433,7 +444,11 @@ fn short(arn: &str) -> String {
 }
 
 /// The agent's answer to the pod's token, as the SDKs ask for it.
-async fn from_agent(api: &TwinApi, url: &str, token: &str) -> anyhow::Result<agent::Credentials> {
+async fn from_agent(
+    api: &TwinApi,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<aws_credential_types::Credentials> {
     let req = http::Request::get(url)
         .header(http::header::AUTHORIZATION, token)
         .body(Full::new(Bytes::new()))
@@ -457,20 +472,20 @@ async fn from_agent(api: &TwinApi, url: &str, token: &str) -> anyhow::Result<age
             .map(str::to_string)
             .with_context(|| format!("the agent's answer has no {name}: {body}"))
     };
-    Ok(agent::Credentials {
-        access_key_id: field("AccessKeyId")?,
-        secret_access_key: field("SecretAccessKey")?,
-        session_token: field("Token")?,
-        expiration: SystemTime::now() + Duration::from_secs(600),
-        account_id: String::new(),
-    })
+    Ok(aws_credential_types::Credentials::new(
+        field("AccessKeyId")?,
+        field("SecretAccessKey")?,
+        Some(field("Token")?),
+        None,
+        "rolechain-up-check",
+    ))
 }
 
 /// S3 `GetObject` of `bucket/key` (path style) from the twin, signed with `credentials` by
 /// `aws-sigv4`, the SDKs' own signer, as an SDK sends it.
 async fn s3_get_object(
     api: &TwinApi,
-    credentials: &agent::Credentials,
+    credentials: &aws_credential_types::Credentials,
     bucket: &str,
     key: &str,
 ) -> anyhow::Result<()> {
@@ -478,15 +493,7 @@ async fn s3_get_object(
         sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
     };
     let url = format!("{}/{bucket}/{key}", api.base());
-    let identity: aws_smithy_runtime_api::client::identity::Identity =
-        aws_credential_types::Credentials::new(
-            &credentials.access_key_id,
-            &credentials.secret_access_key,
-            Some(credentials.session_token.clone()),
-            None,
-            "rolechain-up-check",
-        )
-        .into();
+    let identity: aws_smithy_runtime_api::client::identity::Identity = credentials.clone().into();
     let mut settings = SigningSettings::default();
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     let params = aws_sigv4::sign::v4::SigningParams::builder()

@@ -4,22 +4,11 @@
 
 mod support;
 
-use std::process::Output;
-
 use support::*;
 
 const DEV: &str = "111111111111";
 const SHARED: &str = "222222222222";
 const PICTURE: &str = "arn:aws:s3:::pics/indoor-cat.jpg";
-
-fn rolechain_at(data: &std::path::Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_rolechain"))
-        .args(args)
-        .env("ROLECHAIN_DATA_DIR", data)
-        .env_remove("ROLECHAIN_ENDPOINT")
-        .output()
-        .unwrap()
-}
 
 fn aws_ok(up: &Up, profile: &str, args: &[&str]) -> Option<()> {
     let out = up.aws(Some(profile), args)?;

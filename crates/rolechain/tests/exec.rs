@@ -5,21 +5,9 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use support::*;
-
-fn rolechain_in(data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rolechain"));
-    cmd.args(args)
-        .env("ROLECHAIN_DATA_DIR", data)
-        .env_remove("ROLECHAIN_ENDPOINT")
-        .env_remove("ROLECHAIN_AGENT");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
 
 fn ok(out: Output) -> String {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));

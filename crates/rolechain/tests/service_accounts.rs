@@ -9,13 +9,10 @@ use std::process::Command;
 use support::*;
 
 fn cluster(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rolechain"))
-        .arg("cluster")
-        .args(args)
-        .env("ROLECHAIN_DATA_DIR", data_dir)
-        .env_remove("ROLECHAIN_ENDPOINT")
-        .output()
-        .unwrap()
+    let args: Vec<&str> = std::iter::once("cluster")
+        .chain(args.iter().copied())
+        .collect();
+    rolechain_at(data_dir, &args)
 }
 
 fn ok(out: std::process::Output) -> String {

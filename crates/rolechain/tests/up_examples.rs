@@ -5,18 +5,7 @@
 
 mod support;
 
-use std::process::Output;
-
 use support::*;
-
-fn rolechain_at(data: &std::path::Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_rolechain"))
-        .args(args)
-        .env("ROLECHAIN_DATA_DIR", data)
-        .env_remove("ROLECHAIN_ENDPOINT")
-        .output()
-        .unwrap()
-}
 
 const END: &str = "Try one as its pod:";
 

@@ -46,92 +46,6 @@ pub trait Directory: Send + Sync {
     fn size(&self) -> usize;
 }
 
-/// The annotations mutation reads: those of `eks.amazonaws.com/`.
-fn kept(meta: &ObjectMeta) -> ServiceAccount {
-    let annotations: BTreeMap<String, String> = meta
-        .annotations
-        .iter()
-        .flatten()
-        .filter(|(k, _)| k.starts_with("eks.amazonaws.com/"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    ServiceAccount {
-        metadata: ObjectMeta {
-            name: meta.name.clone(),
-            namespace: meta.namespace.clone(),
-            annotations: (!annotations.is_empty()).then_some(annotations),
-            ..ObjectMeta::default()
-        },
-        ..ServiceAccount::default()
-    }
-}
-
-/// A fixed directory (tests, and a webhook run without an API server).
-#[derive(Debug, Default)]
-pub struct StaticDirectory {
-    accounts: RwLock<BTreeMap<(String, String), ServiceAccount>>,
-    associations: RwLock<HashSet<(String, String)>>,
-}
-
-impl StaticDirectory {
-    /// Adds (or replaces) a service account.
-    pub fn put_service_account(&self, account: &ServiceAccount) {
-        let key = (
-            account.metadata.namespace.clone().unwrap_or_default(),
-            account.metadata.name.clone().unwrap_or_default(),
-        );
-        self.accounts
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, kept(&account.metadata));
-    }
-
-    /// Marks `namespace/service_account` as served by the agent.
-    pub fn put_association(&self, namespace: &str, service_account: &str) {
-        self.associations
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert((namespace.to_string(), service_account.to_string()));
-    }
-}
-
-impl Directory for StaticDirectory {
-    fn service_account<'a>(
-        &'a self,
-        namespace: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<ServiceAccount>, LookupError>> {
-        let found = self
-            .accounts
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&(namespace.to_string(), name.to_string()))
-            .cloned();
-        Box::pin(async move { Ok(found) })
-    }
-
-    fn has_association(&self, namespace: &str, service_account: &str) -> bool {
-        self.associations
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(&(namespace.to_string(), service_account.to_string()))
-    }
-
-    fn size(&self) -> usize {
-        let accounts = self
-            .accounts
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len();
-        accounts
-            + self
-                .associations
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .len()
-    }
-}
-
 /// A service account as the webhook holds it: its `eks.amazonaws.com/` annotations, boxed
 /// (most are one role ARN); about a hundred bytes each.
 type Held = Box<[(Box<str>, Box<str>)]>;
@@ -163,6 +77,72 @@ fn account_of(namespace: &str, name: &str, held: &Held) -> ServiceAccount {
             ..ObjectMeta::default()
         },
         ..ServiceAccount::default()
+    }
+}
+
+/// A fixed directory (tests, and a webhook run without an API server).
+#[derive(Debug, Default)]
+pub struct StaticDirectory {
+    accounts: RwLock<HashMap<Box<str>, Held>>,
+    associations: RwLock<HashSet<(String, String)>>,
+}
+
+impl StaticDirectory {
+    /// Adds (or replaces) a service account.
+    pub fn put_service_account(&self, account: &ServiceAccount) {
+        let key = account_key(
+            account.metadata.namespace.as_deref().unwrap_or_default(),
+            account.metadata.name.as_deref().unwrap_or_default(),
+        );
+        self.accounts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, held(&account.metadata));
+    }
+
+    /// Marks `namespace/service_account` as served by the agent.
+    pub fn put_association(&self, namespace: &str, service_account: &str) {
+        self.associations
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((namespace.to_string(), service_account.to_string()));
+    }
+}
+
+impl Directory for StaticDirectory {
+    fn service_account<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ServiceAccount>, LookupError>> {
+        let found = self
+            .accounts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&account_key(namespace, name))
+            .map(|h| account_of(namespace, name, h));
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn has_association(&self, namespace: &str, service_account: &str) -> bool {
+        self.associations
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&(namespace.to_string(), service_account.to_string()))
+    }
+
+    fn size(&self) -> usize {
+        let accounts = self
+            .accounts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        accounts
+            + self
+                .associations
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len()
     }
 }
 
@@ -292,7 +272,9 @@ impl Directory for KubeDirectory {
             // Not watched yet (created a moment ago) or not there: ask once.
             let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
             match tokio::time::timeout(self.miss_timeout, api.get_metadata_opt(name)).await {
-                Ok(Ok(found)) => Ok(found.map(|meta| kept(&meta.metadata))),
+                Ok(Ok(found)) => {
+                    Ok(found.map(|meta| account_of(namespace, name, &held(&meta.metadata))))
+                }
                 Ok(Err(e)) => Err(LookupError(format!(
                     "reading service account {namespace}/{name}: {e}"
                 ))),

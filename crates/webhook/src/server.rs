@@ -134,6 +134,15 @@ impl Webhook {
                     ));
                 }
             }
+            // A pod that already has everything (a reinvocation) is not mutated again.
+            _ if mutated.patch.0.is_empty() => {
+                self.metrics
+                    .skips
+                    .get_or_create(&Label {
+                        value: "already_mutated",
+                    })
+                    .inc();
+            }
             mutation::Mode::WebIdentity { .. } => {
                 self.metrics
                     .mutations

@@ -290,8 +290,11 @@ async fn irsa_pods_get_the_variables_and_token_and_keep_everything_else() {
     assert_eq!(unchanged, pod);
     let metrics = served.webhook.metrics().encode();
     assert!(
-        metrics.contains(r#"rolechain_webhook_mutations_total{value="irsa"} 2"#)
-            || metrics.contains(r#"rolechain_webhook_mutations_total{value="irsa"} 1"#),
+        metrics.contains(r#"rolechain_webhook_mutations_total{value="irsa"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"rolechain_webhook_skips_total{value="already_mutated"} 1"#),
         "{metrics}"
     );
 }

@@ -17,6 +17,24 @@ pub fn rolechain(args: &[&str]) -> Output {
         .expect("the rolechain binary runs")
 }
 
+/// Runs `rolechain ARGS` against the data directory `data` (`ROLECHAIN_DATA_DIR`, none of the
+/// caller's endpoint or agent settings), with `env` added.
+pub fn rolechain_in(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rolechain"))
+        .args(args)
+        .env("ROLECHAIN_DATA_DIR", data)
+        .env_remove("ROLECHAIN_ENDPOINT")
+        .env_remove("ROLECHAIN_AGENT")
+        .envs(env.iter().copied())
+        .output()
+        .expect("the rolechain binary runs")
+}
+
+/// [`rolechain_in`] with no extra environment.
+pub fn rolechain_at(data: &Path, args: &[&str]) -> Output {
+    rolechain_in(data, args, &[])
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

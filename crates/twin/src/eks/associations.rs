@@ -58,7 +58,7 @@ fn check_service_account(service_account: &str) -> Result<(), AwsError> {
 }
 
 /// A role ARN's (account, role name).
-fn role_account(field: &str, arn: &str) -> Result<(String, String), AwsError> {
+pub(super) fn role_account(field: &str, arn: &str) -> Result<(String, String), AwsError> {
     match arn.parse::<IdentityArn>() {
         Ok(IdentityArn::Role { account, name, .. }) => Ok((account, name)),
         _ => Err(invalid(format!(
@@ -171,12 +171,10 @@ impl Call<'_> {
                 cluster.account
             )));
         }
-        match self.inner.store.get_role(&account, &name) {
-            Ok(role) if role.arn == role_arn => Ok(()),
-            Ok(_) | Err(StateError::NoSuchEntity(_)) => {
-                Err(invalid("Role provided in the request does not exist"))
-            }
-            Err(e) => Err(state_error(e)),
+        if self.role_exists(&account, &name, role_arn)? {
+            Ok(())
+        } else {
+            Err(invalid("Role provided in the request does not exist"))
         }
     }
 

@@ -8,14 +8,11 @@
 //! is no longer served, so its tokens stop verifying (the IAM OIDC provider, as in AWS, stays).
 
 use awswire::{AwsError, HttpResponse};
-use iam::IdentityArn;
 use serde_json::{json, Value};
-use twin_state::{Cluster, NewCluster, StateError};
+use twin_state::{Cluster, NewCluster};
 
-use super::associations::check_tags;
-use super::{
-    cluster_arn, max_results, printable, query_params, state_error, Call, Eks, JsonBody, Out,
-};
+use super::associations::{check_tags, role_account};
+use super::{cluster_arn, max_results, printable, query_params, Call, Eks, JsonBody, Out};
 use crate::failure::Failure;
 use crate::service::BoxFuture;
 
@@ -173,29 +170,21 @@ impl Call<'_> {
 
     /// The cluster's role: a role ARN of the caller's account, for a role that exists.
     fn check_cluster_role(&self, role_arn: &str) -> Result<(), AwsError> {
-        let name = match role_arn.parse::<IdentityArn>() {
-            Ok(IdentityArn::Role { account, name, .. }) if account == self.account => name,
-            Ok(IdentityArn::Role { account, .. }) => {
-                return Err(invalid(format!(
-                    "The roleArn {} is in account {account}; a cluster's role must be in the cluster's account {}.",
-                    printable(role_arn),
-                    self.account
-                )))
-            }
-            _ => {
-                return Err(invalid(format!(
-                    "The roleArn '{}' is not a valid IAM role ARN.",
-                    printable(role_arn)
-                )))
-            }
-        };
-        match self.inner.store.get_role(&self.account, &name) {
-            Ok(role) if role.arn == role_arn => Ok(()),
-            Ok(_) | Err(StateError::NoSuchEntity(_)) => Err(invalid(format!(
+        let (account, name) = role_account("roleArn", role_arn)?;
+        if account != self.account {
+            return Err(invalid(format!(
+                "The roleArn {} is in account {account}; a cluster's role must be in the cluster's account {}.",
+                printable(role_arn),
+                self.account
+            )));
+        }
+        if self.role_exists(&account, &name, role_arn)? {
+            Ok(())
+        } else {
+            Err(invalid(format!(
                 "Role with arn: {}, does not exist. Create it first (aws iam create-role), trusting eks.amazonaws.com.",
                 printable(role_arn)
-            ))),
-            Err(e) => Err(state_error(e)),
+            )))
         }
     }
 }

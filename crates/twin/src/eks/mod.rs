@@ -524,6 +524,16 @@ impl Call<'_> {
         )
     }
 
+    /// Whether `account`'s role `name` exists with the ARN `role_arn` (one recreated under
+    /// another path is another role).
+    fn role_exists(&self, account: &str, name: &str, role_arn: &str) -> Result<bool, AwsError> {
+        match self.inner.store.get_role(account, name) {
+            Ok(role) => Ok(role.arn == role_arn),
+            Err(StateError::NoSuchEntity(_)) => Ok(false),
+            Err(e) => Err(state_error(e)),
+        }
+    }
+
     fn ok(&self, body: &Value) -> Out {
         Ok(json_response(200, &self.req.request_id, body))
     }
